@@ -1,0 +1,79 @@
+"""Score results as JSON lists or CSV, written as they stream in."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from photoscore.scoring.engine import ScoreResult
+
+BASE_COLUMNS = ("image_id", "path", "mean_score_prediction", "std_score_prediction", "distribution")
+DECIMALS = 6
+
+
+def result_record(result: ScoreResult, model_names: Sequence[str]) -> dict[str, Any]:
+    """The output contract for one photo; ``models`` appears when more than one model scored it."""
+    record: dict[str, Any] = {
+        "image_id": result.image_id,
+        "path": result.path,
+        "mean_score_prediction": _round(result.mean_score_prediction),
+        "std_score_prediction": _round(result.std_score_prediction),
+        "distribution": None if result.distribution is None else [_round(p) for p in result.distribution],
+    }
+    if len(model_names) > 1:
+        record["models"] = {
+            name: {"mean": _round(s.mean), "std": _round(s.std)} for name, s in result.models.items()
+        }
+    record["error"] = result.error
+    return record
+
+
+class JsonListWriter:
+    """Writes a JSON list one record at a time, so nothing is held in memory."""
+
+    def __init__(self, stream: TextIO, model_names: Sequence[str]):
+        self.stream = stream
+        self.model_names = model_names
+        self.count = 0
+
+    def write(self, result: ScoreResult) -> None:
+        prefix = "[\n  " if self.count == 0 else ",\n  "
+        self.stream.write(prefix + json.dumps(result_record(result, self.model_names), ensure_ascii=False))
+        self.count += 1
+
+    def close(self) -> None:
+        self.stream.write("\n]\n" if self.count else "[]\n")
+        self.stream.flush()
+
+
+class CsvWriter:
+    """Writes the same columns as JSON; ``distribution`` is a JSON list in one cell, and with several
+    models each gets ``<name>.mean`` and ``<name>.std`` columns."""
+
+    def __init__(self, stream: TextIO, model_names: Sequence[str]):
+        self.stream = stream
+        self.model_names = model_names
+        per_model = [f"{n}.{k}" for n in model_names for k in ("mean", "std")] if len(model_names) > 1 else []
+        self.writer = csv.DictWriter(stream, fieldnames=[*BASE_COLUMNS, *per_model, "error"])
+        self.writer.writeheader()
+
+    def write(self, result: ScoreResult) -> None:
+        record = result_record(result, self.model_names)
+        row = {k: v for k, v in record.items() if k != "models"}
+        if row["distribution"] is not None:
+            row["distribution"] = json.dumps(row["distribution"])
+        for name, scores in record.get("models", {}).items():
+            row[f"{name}.mean"], row[f"{name}.std"] = scores["mean"], scores["std"]
+        self.writer.writerow(row)
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+WRITERS = {".json": JsonListWriter, ".csv": CsvWriter}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, DECIMALS)

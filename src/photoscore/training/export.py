@@ -1,0 +1,120 @@
+"""NimaNet -> one ``model.onnx`` (dynamic batch, softmax output) carrying its model card."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+
+from photoscore.modelcard import CARD_METADATA_KEY, ModelCard
+from photoscore.training.nima import NimaNet
+
+ONNX_OPSET = 17
+
+
+class _DistributionHead(nn.Module):
+    """Wraps a NimaNet so the exported graph ends in the softmax."""
+
+    def __init__(self, net: NimaNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net.distribution(images)
+
+
+def export_onnx(net: NimaNet, card: ModelCard, out: str | Path) -> Path:
+    """Write ``net`` as ONNX with ``card`` in its metadata; the file appears whole or not at all."""
+    if card.preprocessing != net.preprocessing:
+        raise ValueError("the card's preprocessing differs from the network's")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    height, width = card.preprocessing.input_size
+    example = torch.zeros(1, 3, height, width)
+    was_training = net.training
+    net.eval()
+    try:
+        fd, tmp_name = tempfile.mkstemp(suffix=".onnx.tmp", dir=out.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        with torch.no_grad():
+            torch.onnx.export(
+                _DistributionHead(net),
+                (example,),
+                str(tmp),
+                input_names=[card.input_name],
+                output_names=[card.output_name],
+                dynamic_axes={card.input_name: {0: "batch"}, card.output_name: {0: "batch"}},
+                opset_version=ONNX_OPSET,
+                dynamo=False,
+            )
+        _attach_card(tmp, card)
+        tmp.replace(out)
+    finally:
+        net.train(was_training)
+        Path(tmp_name).unlink(missing_ok=True)
+    return out
+
+
+def _attach_card(path: Path, card: ModelCard) -> None:
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    entry = model.metadata_props.add()
+    entry.key, entry.value = CARD_METADATA_KEY, card.to_json()
+    model.producer_name = "photoscore"
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def onnx_drift(net: NimaNet, model_path: str | Path, images: torch.Tensor) -> float:
+    """Largest absolute difference between torch's and ONNX Runtime's softmax on ``images``."""
+    import onnxruntime as ort
+
+    net.eval()
+    with torch.no_grad():
+        expected = net.distribution(images).numpy()
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    (actual,) = session.run(None, {session.get_inputs()[0].name: images.numpy()})
+    return float(abs(actual - expected).max())
+
+
+def build_and_export(
+    out: str | Path,
+    backbone: str,
+    weights: str = "auto",
+    checkpoint: str | Path | None = None,
+    name: str = "model",
+    kind: str = "untrained",
+    dropout: float = 0.75,
+) -> tuple[Path, float]:
+    """Build a NimaNet (optionally loading trained weights), export it and check the export.
+
+    Returns the file and the softmax drift between torch and ONNX Runtime on a seeded random batch.
+    """
+    from safetensors.torch import load_file
+
+    net = NimaNet.build(backbone, weights=weights, dropout=dropout)
+    if checkpoint is not None:
+        net.load_state_dict(load_file(str(checkpoint)))
+    description = (
+        f"{net.backbone_name} with ImageNet weights and an untrained NIMA head: its scores mean nothing; "
+        "it exists to try the pipeline."
+        if checkpoint is None
+        else f"NIMA on {net.backbone_name}, weights from {Path(checkpoint).name}."
+    )
+    card = ModelCard(
+        name=name,
+        kind=kind,
+        description=description,
+        backbone=net.backbone_name,
+        preprocessing=net.preprocessing,
+        source=f"photoscore export (backbone weights: {weights})",
+    )
+    path = export_onnx(net, card, out)
+    height, width = net.preprocessing.input_size
+    batch = torch.randn(2, 3, height, width, generator=torch.Generator().manual_seed(0))
+    return path, onnx_drift(net, path, batch)

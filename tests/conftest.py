@@ -1,0 +1,84 @@
+"""Shared fixtures: real photos on disk and small real ONNX models with cards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+from skimage import data
+
+from photoscore.modelcard import CARD_METADATA_KEY, ModelCard
+from photoscore.preprocess import Preprocessing
+
+REPO = Path(__file__).resolve().parents[1]
+LIVEC_DIR = REPO.parent / "shared" / "data" / "livec"
+SAMPLE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
+
+
+@pytest.fixture(scope="session")
+def photo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of real photos (scikit-image's CC0 / public-domain samples) as JPEG files."""
+    folder = tmp_path_factory.mktemp("photos")
+    for name in SAMPLE_PHOTOS:
+        Image.fromarray(getattr(data, name)()).save(folder / f"{name}.jpg", quality=92)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def livec_dir() -> Path:
+    """The shared LIVE In the Wild photos; tests that need them skip where ../shared is absent."""
+    if not (LIVEC_DIR / "labels.csv").is_file():
+        pytest.skip("../shared/data/livec is not present")
+    return LIVEC_DIR
+
+
+def write_colour_model(
+    path: Path, name: str = "colour", input_size: tuple[int, int] = (32, 32), seed: int = 0
+) -> Path:
+    """A small real ONNX NIMA-shaped model: global average pool -> linear(3, 10) -> softmax.
+
+    Its scores depend on the photo's mean colour, so different photos get different, checkable scores.
+    """
+    weights = np.random.default_rng(seed).normal(size=(3, 10)).astype(np.float32)
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["image"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "w"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["distribution"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, *input_size])],
+        [helper.make_tensor_value_info("distribution", TensorProto.FLOAT, ["batch", 10])],
+        initializer=[numpy_helper.from_array(weights, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    card = ModelCard(
+        name=name,
+        kind="technical",
+        backbone="mean-colour",
+        preprocessing=Preprocessing(input_size=input_size, mean=(127.5,) * 3, std=(127.5,) * 3),
+        source="photoscore test fixture",
+    )
+    entry = model.metadata_props.add()
+    entry.key, entry.value = CARD_METADATA_KEY, card.to_json()
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture
+def colour_model(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: ``colour_model(name=..., input_size=(h, w), seed=...)`` writes a model into tmp_path."""
+
+    def make(name: str = "colour", input_size: tuple[int, int] = (32, 32), seed: int = 0) -> Path:
+        return write_colour_model(tmp_path / f"{name}.onnx", name, input_size, seed)
+
+    return make

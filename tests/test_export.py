@@ -1,0 +1,136 @@
+"""End to end: a NimaNet with offline ImageNet weights -> model.onnx -> scored photos."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from photoscore.images import load_image
+
+from photoscore.distribution import mean_score, std_score
+from photoscore.modelcard import ModelCard
+from photoscore.scoring.engine import Scorer
+from photoscore.scoring.onnx_model import OnnxNimaModel
+from photoscore.training import nima
+from photoscore.training.export import build_and_export, export_onnx, onnx_drift
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def lite0() -> nima.NimaNet:
+    torch.manual_seed(0)
+    return nima.NimaNet.build("EfficientNetLite0", weights="offline").eval()
+
+
+@pytest.fixture(scope="module")
+def lite0_onnx(lite0, tmp_path_factory):
+    card = ModelCard(
+        name="lite0-test",
+        kind="untrained",
+        backbone=lite0.backbone_name,
+        preprocessing=lite0.preprocessing,
+        training_data="none",
+        metrics={"val_srcc": 0.5},
+    )
+    return export_onnx(lite0, card, tmp_path_factory.mktemp("export") / "lite0.onnx")
+
+
+def photo_batch(net: nima.NimaNet, photos) -> torch.Tensor:
+    return torch.from_numpy(np.stack([net.preprocessing.to_array(load_image(p)) for p in photos]))
+
+
+def test_onnx_reproduces_torch_softmax_on_real_photos(lite0, lite0_onnx, photo_dir):
+    photos = sorted(photo_dir.glob("*.jpg"))
+    images = photo_batch(lite0, photos)
+    assert onnx_drift(lite0, lite0_onnx, images) < 1e-5
+    assert onnx_drift(lite0, lite0_onnx, images[:1]) < 1e-5  # dynamic batch: 1 and 4
+
+
+def test_card_travels_inside_the_file(lite0_onnx):
+    card = OnnxNimaModel(lite0_onnx).card
+    assert card.name == "lite0-test"
+    assert card.backbone == "EfficientNetLite0"
+    assert card.preprocessing.input_size == (224, 224)
+    assert card.preprocessing.mean == (127.0,) * 3 and card.preprocessing.std == (128.0,) * 3
+    assert card.score_buckets == tuple(range(1, 11))
+    assert card.metrics == {"val_srcc": 0.5}
+
+
+def test_scored_folder_matches_torch_in_every_field(lite0, lite0_onnx, photo_dir):
+    photos = sorted(photo_dir.glob("*.jpg"))
+    with torch.no_grad():
+        expected = lite0.distribution(photo_batch(lite0, photos)).double().numpy()
+    results = list(Scorer([lite0_onnx], batch_size=3).score(photos))
+    for photo, result, dist in zip(photos, results, expected, strict=True):
+        assert result.image_id == photo.stem and result.path == str(photo) and result.error is None
+        np.testing.assert_allclose(result.distribution, dist, atol=1e-5)
+        assert result.mean_score_prediction == pytest.approx(mean_score(dist), abs=1e-4)
+        assert result.std_score_prediction == pytest.approx(std_score(dist), abs=1e-4)
+        assert result.models["lite0-test"].mean == pytest.approx(result.mean_score_prediction)
+
+
+def test_torch_mean_and_std_match_numpy():
+    dist = torch.softmax(torch.randn(5, 10, dtype=torch.float64), dim=-1)
+    np.testing.assert_allclose(nima.mean_score(dist).numpy(), mean_score(dist.numpy()))
+    np.testing.assert_allclose(nima.std_score(dist).numpy(), std_score(dist.numpy()))
+
+
+def test_freeze_backbone_leaves_only_the_head_trainable(lite0):
+    lite0.freeze_backbone(True)
+    trainable = {n for n, p in lite0.named_parameters() if p.requires_grad}
+    assert trainable == {"head.weight", "head.bias"}
+    lite0.freeze_backbone(False)
+    assert all(p.requires_grad for p in lite0.parameters())
+
+
+def test_export_command_writes_an_untrained_model(tmp_path, photo_dir):
+    out = tmp_path / "demo.onnx"
+    run = subprocess.run(
+        [sys.executable, "-m", "photoscore", "export", "--backbone", "EfficientNetLite0", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "untrained" in run.stderr
+    card = OnnxNimaModel(out).card
+    assert card.kind == "untrained" and "untrained NIMA head" in card.description
+    scored = subprocess.run(
+        [sys.executable, "-m", "photoscore", "score", str(photo_dir), "-m", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert scored.returncode == 0, scored.stderr
+    assert len(json.loads(scored.stdout)) == 4
+
+
+def test_build_and_export_loads_a_checkpoint(tmp_path, photo_dir):
+    from safetensors.torch import save_file
+
+    trained = nima.NimaNet.build("EfficientNetLite0", weights="none")
+    with torch.no_grad():
+        trained.head.weight.zero_()
+        trained.head.bias.zero_()
+        trained.head.bias[7] = 5.0  # a head that says "8" whatever the photo
+    checkpoint = tmp_path / "best.safetensors"
+    save_file(trained.state_dict(), str(checkpoint))
+    path, drift = build_and_export(
+        tmp_path / "m.onnx",
+        "EfficientNetLite0",
+        weights="none",
+        checkpoint=checkpoint,
+        name="m",
+        kind="technical",
+    )
+    assert drift < 1e-5
+    result = Scorer([path]).score_one(photo_dir / "coffee.jpg")
+    expected = np.exp([0.0] * 7 + [5.0] + [0.0] * 2)
+    expected /= expected.sum()
+    np.testing.assert_allclose(result.distribution, expected, atol=1e-6)
+    assert OnnxNimaModel(path).card.kind == "technical"
