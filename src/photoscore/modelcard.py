@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,7 @@ class ModelCard(BaseModel):
     input_name: str = "image"
     output_name: str = Field("distribution", description="softmax over score_buckets, shape (N, 10)")
     training_data: str | None = None
+    training_config: dict[str, Any] | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     source: str = ""
     license: str | None = None
