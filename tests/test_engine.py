@@ -14,10 +14,14 @@ from photoscore.scoring.engine import Scorer
 from photoscore.scoring.onnx_model import ModelFileError, OnnxNimaModel
 
 
-def reference_distribution(model_path: Path, photo: Path, seed: int = 0) -> np.ndarray:
-    """What the colour model must output, computed with numpy from the decoded photo."""
-    model = OnnxNimaModel(model_path)
-    pixels = model.card.preprocessing.to_array(load_image(photo))
+def reference_distribution(
+    model_path: Path, photo: Path, seed: int = 0, side: int | None = None
+) -> np.ndarray:
+    """What the colour model must output, computed with numpy from the photo decoded for ``side`` pixels
+    (the largest input side among the models scored together)."""
+    prep = OnnxNimaModel(model_path).card.preprocessing
+    side = side or max(prep.input_size)
+    pixels = prep.to_array(load_image(photo, min_size=(side, side)))
     weights = np.random.default_rng(seed).normal(size=(3, 10))
     logits = pixels.mean(axis=(1, 2)) @ weights
     exp = np.exp(logits - logits.max())
@@ -34,8 +38,8 @@ def test_scores_match_reference_in_input_order(photo_dir, colour_model):
         assert result.error is None
         assert result.image_id == photo.stem
         np.testing.assert_allclose(result.distribution, expected, atol=1e-5)
-        assert result.mean_score_prediction == pytest.approx(mean_score(expected), abs=1e-5)
-        assert result.std_score_prediction == pytest.approx(std_score(expected), abs=1e-5)
+        assert result.mean_score_prediction == pytest.approx(mean_score(expected), abs=1e-4)
+        assert result.std_score_prediction == pytest.approx(std_score(expected), abs=1e-4)
     assert len({round(r.mean_score_prediction, 4) for r in results}) == len(photos)
 
 
@@ -63,15 +67,15 @@ def test_only_bad_files_gives_only_errors(tmp_path, colour_model):
 
 
 def test_two_models_of_different_input_sizes_are_averaged(photo_dir, colour_model):
-    small = colour_model(name="small", input_size=(24, 24), seed=1)
+    small = colour_model(name="small", input_size=(40, 40), seed=1)
     wide = colour_model(name="wide", input_size=(40, 64), seed=2)
     photo = photo_dir / "coffee.jpg"
     result = Scorer([small, wide]).score_one(photo)
-    dist_small = reference_distribution(small, photo, seed=1)
-    dist_wide = reference_distribution(wide, photo, seed=2)
+    dist_small = reference_distribution(small, photo, seed=1, side=64)
+    dist_wide = reference_distribution(wide, photo, seed=2, side=64)
     np.testing.assert_allclose(result.distribution, (dist_small + dist_wide) / 2, atol=1e-5)
-    assert result.models["small"].mean == pytest.approx(mean_score(dist_small), abs=1e-5)
-    assert result.models["wide"].mean == pytest.approx(mean_score(dist_wide), abs=1e-5)
+    assert result.models["small"].mean == pytest.approx(mean_score(dist_small), abs=1e-4)
+    assert result.models["wide"].mean == pytest.approx(mean_score(dist_wide), abs=1e-4)
     assert result.mean_score_prediction == pytest.approx(
         (result.models["small"].mean + result.models["wide"].mean) / 2, abs=1e-6
     )

@@ -41,7 +41,10 @@ def lite0_onnx(lite0, tmp_path_factory):
 
 
 def photo_batch(net: nima.NimaNet, photos) -> torch.Tensor:
-    return torch.from_numpy(np.stack([net.preprocessing.to_array(load_image(p)) for p in photos]))
+    """Photos decoded and preprocessed exactly as the scoring engine does."""
+    side = max(net.preprocessing.input_size)
+    arrays = [net.preprocessing.to_array(load_image(p, min_size=(side, side))) for p in photos]
+    return torch.from_numpy(np.stack(arrays))
 
 
 def test_onnx_reproduces_torch_softmax_on_real_photos(lite0, lite0_onnx, photo_dir):

@@ -28,7 +28,7 @@ app = typer.Typer(
 models_app = typer.Typer(help="Models: bundled, installed and known.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -85,6 +85,11 @@ def score(
         raise _fail("no photos found in " + ", ".join(map(str, paths)), code=1)
     scorer = Scorer(_load_models(model), batch_size=batch_size, workers=workers)
     names = [m.name for m in scorer.models]
+    for loaded in scorer.models:
+        if loaded.card.kind == "untrained":
+            err.print(
+                f"[yellow]warning:[/yellow] {loaded.name} has an untrained score head: its scores mean nothing."
+            )
     failures: list[ScoreResult] = []
     with ExitStack() as stack:
         writers = []
@@ -149,11 +154,14 @@ def models_list(
     if as_json:
         print(json.dumps({"installed": cards, "known": known}, indent=2))
         return
-    out = Console()
+    out = Console(soft_wrap=True)
     if not cards:
         out.print("No model is bundled or installed yet: no default model is bundled with photoscore yet.")
     else:
-        table = Table("name", "kind", "backbone", "input", "metrics", "path", title="Installed models")
+        table = Table(title="Installed models")
+        table.add_column("name", no_wrap=True)
+        for column in ("kind", "backbone", "input", "metrics", "path"):
+            table.add_column(column)
         for name, entry in cards.items():
             card = entry.get("card")
             if card is None:
@@ -163,10 +171,10 @@ def models_list(
             metrics = ", ".join(f"{k} {v:.3f}" for k, v in card["metrics"].items())
             table.add_row(name, card["kind"], card["backbone"], size, metrics, entry["path"])
         out.print(table)
-    table = Table("name", "kind", "backbone", "source", "how to use", title="Known models (not shipped)")
+    out.print("\n[bold]Known models[/bold] (not shipped)")
     for k in KNOWN_MODELS:
-        table.add_row(k.name, k.kind, k.backbone, k.source, k.how_to_use)
-    out.print(table)
+        out.print(f"  [bold]{k.name}[/bold]  {k.kind}, {k.backbone}", highlight=False)
+        out.print(f"      source: {k.source}\n      use: {k.how_to_use}", highlight=False, markup=False)
 
 
 @app.command()
