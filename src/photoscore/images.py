@@ -1,0 +1,195 @@
+"""Find photo files and decode them safely to upright 8-bit RGB images.
+
+Every decoding problem becomes an :class:`ImageError` naming the file and the reason, so a batch can
+report a bad file and carry on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pillow_heif
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+pillow_heif.register_heif_opener()
+
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif"}
+)
+DEFAULT_MAX_PIXELS: int = 100_000_000
+
+# Pillow decoders allowed to run: the photo formats above (the JPEG one also opens cameras' multi-picture
+# MPO files). Other Pillow plugins (EPS runs Ghostscript; many rarely used decoders) never see untrusted input.
+_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "HEIF")
+# Transparent pixels are composited onto white: transparent areas of photos, product shots and logos
+# are meant to be seen on a light page, and black (what dropping alpha often leaves) would darken them.
+_BACKGROUND = (255, 255, 255)
+
+
+class ImageError(Exception):
+    """A file that cannot be used as a photo; ``str()`` is ``f"{path}: {reason}"``."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path = Path(path)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+def image_id_for(path: str | Path) -> str:
+    """The file name without its last extension: ``"a.b.c.jpg"`` -> ``"a.b.c"``."""
+    return Path(path).stem
+
+
+def is_supported(path: str | Path) -> bool:
+    """Whether the extension (any letter case) is one of :data:`SUPPORTED_EXTENSIONS`."""
+    return Path(path).suffix.lower() in SUPPORTED_EXTENSIONS
+
+
+def find_images(paths: Iterable[str | Path], recursive: bool = False) -> Iterator[Path]:
+    """Yield the image files named by ``paths``.
+
+    Files are yielded as given, whatever their extension. Folders yield their supported image files
+    sorted by name, skipping dot-files; sub-folders (not hidden ones) are entered, at their place in
+    that order, only when ``recursive``. Every path is checked first: one that does not exist raises
+    FileNotFoundError naming it.
+    """
+    given = [Path(p) for p in paths]
+    for path in given:
+        if not path.exists():
+            raise FileNotFoundError(errno.ENOENT, "No such file or folder", str(path))
+    for path in given:
+        if path.is_dir():
+            yield from _walk(path, recursive, frozenset())
+        else:
+            yield path
+
+
+def _walk(folder: Path, recursive: bool, ancestors: frozenset[Path]) -> Iterator[Path]:
+    real = folder.resolve()
+    if real in ancestors:  # a symbolic link back up the tree: stop the loop
+        return
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            if recursive:
+                yield from _walk(entry, recursive, ancestors | {real})
+        elif is_supported(entry) and entry.is_file():
+            yield entry
+
+
+def load_image(
+    path: str | Path, min_size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
+    """Decode one file to an upright 8-bit RGB image.
+
+    ``min_size=(w, h)`` is the smallest size the caller will resize to: JPEGs then decode at a reduced
+    scale (DCT scaling, several times faster) while both sides stay at least ``max(w, h)``, so the result
+    covers ``min_size`` whatever the EXIF orientation. Images are never enlarged.
+
+    ``max_pixels`` limits ``width * height`` as read from the header, before any pixel is decoded.
+    Pillow's own limit (twice ``PIL.Image.MAX_IMAGE_PIXELS``, about 179 MP by default) also applies.
+
+    Raises ImageError for anything that is not a usable image (missing, empty, unreadable, not an image,
+    truncated or corrupt, too many pixels).
+    """
+    try:
+        with open(path, "rb") as fp:
+            return _decode(fp, Path(path), min_size, max_pixels)
+    except FileNotFoundError:
+        raise ImageError(path, "file not found") from None
+    except PermissionError:
+        raise ImageError(path, "permission denied") from None
+    except IsADirectoryError:
+        raise ImageError(path, "is a folder, not an image file") from None
+    except OSError as exc:
+        raise ImageError(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def load_image_bytes(
+    data: bytes, name: str, min_size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
+    """Like :func:`load_image` for an image held in memory (an upload); ``name`` is used in errors."""
+    return _decode(io.BytesIO(data), Path(name), min_size, max_pixels)
+
+
+def _decode(fp: BinaryIO, path: Path, min_size: tuple[int, int] | None, max_pixels: int) -> Image.Image:
+    if min_size is not None and min(min_size) < 1:
+        raise ValueError(f"min_size must be positive, got {min_size}")
+    if not fp.read(1):
+        raise ImageError(path, "empty file (0 bytes)")
+    fp.seek(0)
+    try:
+        img = Image.open(fp, formats=_FORMATS)
+    except Exception as exc:
+        raise ImageError(path, _reason(exc)) from None
+    width, height = img.size
+    if width * height > max_pixels:
+        raise ImageError(
+            path,
+            f"too many pixels: {width}x{height} = {width * height:,}, more than the limit of {max_pixels:,}",
+        )
+    try:
+        if min_size is not None and img.format in ("JPEG", "MPO"):
+            side = max(min_size)
+            img.draft("RGB", (side, side))
+        img.load()  # the full decode happens here, so truncated or corrupt data fails here
+    except Exception as exc:
+        raise ImageError(path, _reason(exc)) from None
+    # Corrupt EXIF leaves the orientation unknown, not the pixels unusable: keep them as stored.
+    with contextlib.suppress(Exception):
+        ImageOps.exif_transpose(img, in_place=True)
+    try:
+        return _to_rgb(img)
+    except ValueError as exc:  # a colour mode Pillow cannot convert
+        raise ImageError(path, f"unsupported colour mode {img.mode}: {exc}") from None
+
+
+def _reason(exc: Exception) -> str:
+    """A human reason for an exception raised while opening or decoding untrusted data."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image, or not in a supported format (JPEG, PNG, WebP, BMP, TIFF, GIF, HEIC/HEIF)"
+    if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        return f"too many pixels: {exc}"
+    if isinstance(exc, MemoryError):
+        return "not enough memory to decode it"
+    return f"truncated or corrupt image data ({type(exc).__name__}: {exc})"
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB; alpha and transparency are composited onto white."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        img = Image.fromarray(_deep_to_uint8(img), "L")
+    elif img.mode == "La":  # premultiplied alpha (TIFF); Pillow converts it to RGBA only through LA
+        img = img.convert("LA")
+    if img.has_transparency_data:
+        rgba = img.convert("RGBA")
+        out = Image.new("RGB", img.size, _BACKGROUND)
+        out.paste(rgba, mask=rgba.getchannel("A"))
+        return out
+    return img.convert("RGB")
+
+
+def _deep_to_uint8(img: Image.Image) -> np.ndarray:
+    """Scale a 16/32-bit integer or float single-channel image to 0..255 (rounded, not clipped).
+
+    Integer modes are read as 16-bit samples (0..65535; Pillow gives 16-bit PNG and TIFF as ``I;16``
+    or ``I``): 65535 -> 255, 32768 -> 128. Float images are taken as 0.0..1.0, the usual convention of
+    float TIFFs; values outside are clipped.
+    """
+    data = np.asarray(img)
+    if img.mode == "F":
+        return (np.clip(np.nan_to_num(data), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    scaled = (np.clip(data, 0, 65535).astype(np.uint32) * 255 + 32767) // 65535
+    return scaled.astype(np.uint8)
