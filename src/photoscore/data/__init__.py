@@ -1,0 +1,1 @@
+"""Data preparation: AVA files and mean opinion scores to label files."""
