@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import onnx
 import torch
 from torch import nn
 
+from photoscore.atomic import atomic_path
 from photoscore.modelcard import CARD_METADATA_KEY, ModelCard
 from photoscore.training.nima import NimaNet
 
@@ -32,31 +31,25 @@ def export_onnx(net: NimaNet, card: ModelCard, out: str | Path) -> Path:
     if card.preprocessing != net.preprocessing:
         raise ValueError("the card's preprocessing differs from the network's")
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     height, width = card.preprocessing.input_size
     example = torch.zeros(1, 3, height, width)
     was_training = net.training
     net.eval()
     try:
-        fd, tmp_name = tempfile.mkstemp(suffix=".onnx.tmp", dir=out.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        with torch.no_grad():
+        with atomic_path(out) as temp, torch.no_grad():
             torch.onnx.export(
                 _DistributionHead(net),
                 (example,),
-                str(tmp),
+                str(temp),
                 input_names=[card.input_name],
                 output_names=[card.output_name],
                 dynamic_axes={card.input_name: {0: "batch"}, card.output_name: {0: "batch"}},
                 opset_version=ONNX_OPSET,
                 dynamo=False,
             )
-        _attach_card(tmp, card)
-        tmp.replace(out)
+            _attach_card(temp, card)
     finally:
         net.train(was_training)
-        Path(tmp_name).unlink(missing_ok=True)
     return out
 
 
