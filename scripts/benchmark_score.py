@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from photoscore.images import find_images, load_image
 from PIL import Image
 
+from photoscore.images import find_images, load_image
 from photoscore.scoring.engine import Scorer
 from photoscore.scoring.onnx_model import OnnxNimaModel
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from PIL import Image
+from PIL import Image, ImageFilter
 from skimage import data
 
 from photoscore.modelcard import CARD_METADATA_KEY, ModelCard
@@ -18,6 +19,7 @@ from photoscore.preprocess import Preprocessing
 REPO = Path(__file__).resolve().parents[1]
 LIVEC_DIR = REPO.parent / "shared" / "data" / "livec"
 SAMPLE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
+BLUR_LEVELS = (0, 1, 2, 3, 4)
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +84,30 @@ def colour_model(tmp_path: Path) -> Callable[..., Path]:
         return write_colour_model(tmp_path / f"{name}.onnx", name, input_size, seed)
 
     return make
+
+
+def blur_label(sigma: float) -> list[float]:
+    """Votes centred on 8 for a sharp photo, 1.3 points lower per unit of blur."""
+    buckets = np.arange(1, 11)
+    votes = np.exp(-0.5 * ((buckets - (8 - 1.3 * sigma)) / 1.3) ** 2)
+    return [round(float(v), 6) for v in votes / votes.sum()]
+
+
+def make_blur_set(folder: Path, scenes: tuple[str, ...], crops: int, seed: int) -> Path:
+    """Real photo crops, each at every blur level, labelled by blur strength; returns the label file."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for scene in scenes:
+        photo = Image.fromarray(getattr(data, scene)()).convert("RGB")
+        for crop_index in range(crops):
+            side = min(photo.size) // 2
+            x, y = rng.integers(0, photo.width - side), rng.integers(0, photo.height - side)
+            crop = photo.crop((x, y, x + side, y + side)).resize((224, 224))
+            for sigma in BLUR_LEVELS:
+                image_id = f"{scene}-{crop_index}-blur{sigma}"
+                crop.filter(ImageFilter.GaussianBlur(sigma)).save(folder / f"{image_id}.jpg", quality=90)
+                entries.append({"image_id": image_id, "label": blur_label(sigma)})
+    labels = folder.parent / f"{folder.name}.json"
+    labels.write_text(json.dumps(entries))
+    return labels

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from photoscore.images import image_id_for, load_image
 
 from photoscore.distribution import mean_score, std_score
+from photoscore.images import image_id_for, load_image
 from photoscore.scoring.engine import Scorer
 from photoscore.scoring.onnx_model import ModelFileError, OnnxNimaModel
 

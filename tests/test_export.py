@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 import torch
-from photoscore.images import load_image
 
 from photoscore.distribution import mean_score, std_score
+from photoscore.images import load_image
 from photoscore.modelcard import ModelCard
 from photoscore.scoring.engine import Scorer
 from photoscore.scoring.onnx_model import OnnxNimaModel

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
-from skimage import data
 
 from photoscore.labels import read_labels, split_labels
 from photoscore.metrics import emd
@@ -24,38 +22,12 @@ from photoscore.training.config import TrainConfig
 from photoscore.training.export import build_and_export
 from photoscore.training.train import start_training
 
+from conftest import blur_label, make_blur_set
+
 pytestmark = pytest.mark.slow
 
 TRAIN_SCENES = ("chelsea", "rocket", "hubble_deep_field", "retina", "immunohistochemistry")
 TEST_SCENES = ("coffee", "astronaut", "camera")
-BLUR_LEVELS = (0, 1, 2, 3, 4)
-
-
-def blur_label(sigma: float) -> list[float]:
-    """Votes centred on 8 for a sharp photo, 1.3 points lower per unit of blur."""
-    buckets = np.arange(1, 11)
-    votes = np.exp(-0.5 * ((buckets - (8 - 1.3 * sigma)) / 1.3) ** 2)
-    return [round(float(v), 6) for v in votes / votes.sum()]
-
-
-def make_blur_set(folder: Path, scenes: tuple[str, ...], crops: int, seed: int) -> Path:
-    """Real photo crops, each at every blur level, labelled by blur strength; returns the label file."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for scene in scenes:
-        photo = Image.fromarray(getattr(data, scene)()).convert("RGB")
-        for crop_index in range(crops):
-            side = min(photo.size) // 2
-            x, y = rng.integers(0, photo.width - side), rng.integers(0, photo.height - side)
-            crop = photo.crop((x, y, x + side, y + side)).resize((224, 224))
-            for sigma in BLUR_LEVELS:
-                image_id = f"{scene}-{crop_index}-blur{sigma}"
-                crop.filter(ImageFilter.GaussianBlur(sigma)).save(folder / f"{image_id}.jpg", quality=90)
-                entries.append({"image_id": image_id, "label": blur_label(sigma)})
-    labels = folder.parent / f"{folder.name}.json"
-    labels.write_text(json.dumps(entries))
-    return labels
 
 
 @pytest.fixture(scope="module")
