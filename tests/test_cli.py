@@ -122,9 +122,9 @@ def test_models_list_shows_installed_cards_and_known_models(tmp_path, colour_mod
     listing = json.loads(run.stdout)
     card = listing["installed"]["my-model"]["card"]
     assert card["kind"] == "technical" and card["preprocessing"]["input_size"] == [32, 32]
-    assert any(k["name"] == "idealo-mobilenet-aesthetic" for k in listing["known"])
+    assert any(k["name"] == "idealo-aesthetic" for k in listing["known"])
     table = photoscore("models", "list", env=env)
-    assert "my-model" in table.stdout and "idealo-mobilenet-technical" in table.stdout
+    assert "my-model" in table.stdout and "idealo-technical" in table.stdout
 
 
 def test_score_with_an_installed_model_name(tmp_path, photo_dir, colour_model):

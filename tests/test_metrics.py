@@ -126,7 +126,7 @@ def test_evaluate_predictions() -> None:
     true = rng.integers(0, 50, size=(30, 10))
     pred = rng.dirichlet(np.ones(10), size=30)
     result = evaluate_predictions(true, pred)
-    assert set(result) == {"n", "plcc", "srcc", "krcc", "accuracy", "emd", "emd_r1", "mean_abs_error"}
+    assert set(result) == {"n", "plcc", "srcc", "krcc", "accuracy", "emd", "emd_r1", "mean_abs_error", "rmse"}
     assert result["n"] == 30
     buckets = np.arange(1, 11)
     true_means = true @ buckets / true.sum(axis=1)
@@ -138,6 +138,7 @@ def test_evaluate_predictions() -> None:
     assert result["emd"] == pytest.approx(emd(true, pred, r=2).mean())
     assert result["emd_r1"] == pytest.approx(emd(true, pred, r=1).mean())
     assert result["mean_abs_error"] == pytest.approx(np.abs(true_means - pred_means).mean())
+    assert result["rmse"] == pytest.approx(np.sqrt(((true_means - pred_means) ** 2).mean()))
 
 
 def test_evaluate_predictions_perfect() -> None:

@@ -87,8 +87,8 @@ def binary_accuracy(true_means: ArrayLike, pred_means: ArrayLike, threshold: flo
 def evaluate_predictions(true_dists: ArrayLike, pred_dists: ArrayLike) -> dict[str, float | int]:
     """All metrics for (N, 10) true and predicted distributions (counts or probabilities).
 
-    Correlations, accuracy (threshold 5) and mean absolute error use mean scores; ``emd`` (r=2) and
-    ``emd_r1`` are averaged over samples. Raises ValueError on mismatched shapes, fewer than 2 samples or
+    Correlations, accuracy (threshold 5), mean absolute error and root mean square error use mean
+    scores; ``emd`` (r=2) and ``emd_r1`` are averaged over samples. Raises ValueError on mismatched shapes, fewer than 2 samples or
     constant mean scores (see ``plcc``).
     """
     true = normalize(true_dists)
@@ -97,6 +97,7 @@ def evaluate_predictions(true_dists: ArrayLike, pred_dists: ArrayLike) -> dict[s
         raise ValueError(f"expected two (N, 10) arrays of the same shape, got {true.shape} and {pred.shape}")
     true_means = mean_score(true)
     pred_means = mean_score(pred)
+    errors = true_means - pred_means
     return {
         "n": int(true.shape[0]),
         "plcc": plcc(true_means, pred_means),
@@ -105,5 +106,6 @@ def evaluate_predictions(true_dists: ArrayLike, pred_dists: ArrayLike) -> dict[s
         "accuracy": binary_accuracy(true_means, pred_means),
         "emd": float(np.mean(emd(true, pred, r=2))),
         "emd_r1": float(np.mean(emd(true, pred, r=1))),
-        "mean_abs_error": float(np.mean(np.abs(true_means - pred_means))),
+        "mean_abs_error": float(np.mean(np.abs(errors))),
+        "rmse": float(np.sqrt(np.mean(errors**2))),
     }

@@ -8,13 +8,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from photoscore.distribution import mean_score, std_score
 from photoscore.images import DEFAULT_MAX_PIXELS, ImageError, image_id_for, load_image
 from photoscore.preprocess import Preprocessing
+from photoscore.scoring.ensemble import EnsembleMode, check_mode, combine, model_weights
+from photoscore.scoring.normalize import Method, Normalizer, Scale
 from photoscore.scoring.onnx_model import OnnxNimaModel
+
+if TYPE_CHECKING:
+    from photoscore.scoring.listing import GroupBy, Ranking
 
 
 @dataclass
@@ -23,6 +28,7 @@ class ModelScore:
 
     mean: float
     std: float
+    distribution: list[float] | None = None
 
 
 @dataclass
@@ -36,6 +42,9 @@ class ScoreResult:
     distribution: list[float] | None = None
     models: dict[str, ModelScore] = field(default_factory=dict)
     error: str | None = None
+    normalized_score: float | None = None
+    rank: int | None = None
+    group: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -56,7 +65,8 @@ class Scorer:
 
     Decoding runs on a thread pool ahead of inference (bounded, so memory stays flat however many
     photos there are); each model sees fixed-size batches; results come back in input order.
-    With several models, the distribution is their average and ``models`` keeps each model's scores.
+    With several models, ``weights`` (equal by default) and ``ensemble`` (see
+    :mod:`photoscore.scoring.ensemble`) combine them, and ``models`` keeps each model's scores.
     """
 
     def __init__(
@@ -65,6 +75,8 @@ class Scorer:
         batch_size: int = 32,
         workers: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        weights: Sequence[float] | None = None,
+        ensemble: EnsembleMode = "distribution",
     ):
         if not models:
             raise ValueError("Scorer needs at least one model")
@@ -74,6 +86,9 @@ class Scorer:
         names = [m.name for m in self.models]
         if len(set(names)) != len(names):
             raise ValueError(f"two models share a name in their cards: {names}")
+        self.weights = model_weights(weights, len(self.models))
+        check_mode(ensemble)
+        self.ensemble = ensemble
         self.batch_size = batch_size
         self.workers = workers or os.cpu_count() or 1
         self.max_pixels = max_pixels
@@ -95,6 +110,23 @@ class Scorer:
     def score_one(self, path: str | Path) -> ScoreResult:
         """Score a single photo."""
         return next(self.score([path]))
+
+    def rank(
+        self,
+        paths: Iterable[str | Path],
+        group_by: GroupBy | Sequence[str] = "parent",
+        normalize: Method = "minmax",
+        normalizer: Normalizer | None = None,
+        scale: Scale = "0-1",
+    ) -> list[Ranking]:
+        """Score photos and rank them within groups: ``"parent"`` folders (listings), ``"none"`` (all
+        photos together) or one label per path. Each :class:`~photoscore.scoring.listing.Ranking` lists
+        its photos best first with ``normalized_score``, ``rank`` and a cover photo."""
+        from photoscore.scoring.listing import group_labels, rank_groups  # listing builds on this module
+
+        files = [Path(p) for p in paths]
+        groups = group_labels(files, group_by)
+        return list(rank_groups(self.score(files), groups, normalize, normalizer, scale))
 
     def _decode_ahead(self, paths: Iterator[Path]) -> Iterator[_Decoded]:
         """Decode on the pool, keeping about two batches in flight ahead of the consumer."""
@@ -118,29 +150,36 @@ class Scorer:
 
     def _run_models(self, batch: list[_Decoded]) -> list[ScoreResult]:
         good = [d for d in batch if d.arrays is not None]
-        per_model: list[np.ndarray] = []
-        if good:
-            for model in self.models:
-                prep = model.card.preprocessing
-                inputs = np.stack([d.arrays[prep] for d in good])  # type: ignore[index]
-                per_model.append(model.predict(inputs))
-        distributions = iter(np.mean(per_model, axis=0) if good else [])
-        per_model_rows = iter(np.stack(per_model, axis=1) if good else [])
-        results = []
-        for decoded in batch:
-            result = ScoreResult(image_id=image_id_for(decoded.path), path=str(decoded.path))
-            if decoded.error is not None:
-                result.error = decoded.error
-            else:
-                self._fill(result, next(distributions), next(per_model_rows))
-            results.append(result)
-        return results
+        scored = iter(self._scored(good) if good else [])
+        return [
+            next(scored)
+            if decoded.arrays is not None
+            else ScoreResult(image_id_for(decoded.path), str(decoded.path), error=decoded.error)
+            for decoded in batch
+        ]
 
-    def _fill(self, result: ScoreResult, distribution: np.ndarray, model_rows: np.ndarray) -> None:
-        result.distribution = [float(p) for p in distribution]
-        result.mean_score_prediction = float(mean_score(distribution))
-        result.std_score_prediction = float(std_score(distribution))
-        result.models = {
-            model.name: ModelScore(mean=float(mean_score(row)), std=float(std_score(row)))
-            for model, row in zip(self.models, model_rows, strict=True)
-        }
+    def _scored(self, good: list[_Decoded]) -> list[ScoreResult]:
+        """Run every model on the decoded photos and combine their distributions."""
+        per_model = []
+        for model in self.models:
+            prep = model.card.preprocessing
+            per_model.append(model.predict(np.stack([d.arrays[prep] for d in good])))  # type: ignore[index]
+        scores = combine(np.stack(per_model), self.weights, self.ensemble)
+        return [
+            ScoreResult(
+                image_id=image_id_for(decoded.path),
+                path=str(decoded.path),
+                mean_score_prediction=float(scores.mean[i]),
+                std_score_prediction=float(scores.std[i]),
+                distribution=[float(p) for p in scores.distribution[i]],
+                models={
+                    model.name: ModelScore(
+                        float(scores.model_means[m, i]),
+                        float(scores.model_stds[m, i]),
+                        [float(p) for p in per_model[m][i]],
+                    )
+                    for m, model in enumerate(self.models)
+                },
+            )
+            for i, decoded in enumerate(good)
+        ]

@@ -10,11 +10,13 @@ from typing import Any, TextIO
 from photoscore.scoring.engine import ScoreResult
 
 BASE_COLUMNS = ("image_id", "path", "mean_score_prediction", "std_score_prediction", "distribution")
+RANK_COLUMNS = ("normalized_score", "rank", "group")
 DECIMALS = 6
 
 
-def result_record(result: ScoreResult, model_names: Sequence[str]) -> dict[str, Any]:
-    """The output contract for one photo; ``models`` appears when more than one model scored it."""
+def result_record(result: ScoreResult, model_names: Sequence[str], ranked: bool = False) -> dict[str, Any]:
+    """The output contract for one photo; ``models`` appears when more than one model scored it, and
+    ``normalized_score``, ``rank`` and ``group`` when ``ranked``."""
     record: dict[str, Any] = {
         "image_id": result.image_id,
         "path": result.path,
@@ -26,6 +28,8 @@ def result_record(result: ScoreResult, model_names: Sequence[str]) -> dict[str, 
         record["models"] = {
             name: {"mean": _round(s.mean), "std": _round(s.std)} for name, s in result.models.items()
         }
+    if ranked:
+        record.update(normalized_score=_round(result.normalized_score), rank=result.rank, group=result.group)
     record["error"] = result.error
     return record
 
@@ -33,14 +37,16 @@ def result_record(result: ScoreResult, model_names: Sequence[str]) -> dict[str, 
 class JsonListWriter:
     """Writes a JSON list one record at a time, so nothing is held in memory."""
 
-    def __init__(self, stream: TextIO, model_names: Sequence[str]):
+    def __init__(self, stream: TextIO, model_names: Sequence[str], ranked: bool = False):
         self.stream = stream
         self.model_names = model_names
+        self.ranked = ranked
         self.count = 0
 
     def write(self, result: ScoreResult) -> None:
         prefix = "[\n  " if self.count == 0 else ",\n  "
-        self.stream.write(prefix + json.dumps(result_record(result, self.model_names), ensure_ascii=False))
+        record = result_record(result, self.model_names, self.ranked)
+        self.stream.write(prefix + json.dumps(record, ensure_ascii=False))
         self.count += 1
 
     def close(self) -> None:
@@ -52,15 +58,17 @@ class CsvWriter:
     """Writes the same columns as JSON; ``distribution`` is a JSON list in one cell, and with several
     models each gets ``<name>.mean`` and ``<name>.std`` columns."""
 
-    def __init__(self, stream: TextIO, model_names: Sequence[str]):
+    def __init__(self, stream: TextIO, model_names: Sequence[str], ranked: bool = False):
         self.stream = stream
         self.model_names = model_names
+        self.ranked = ranked
         per_model = [f"{n}.{k}" for n in model_names for k in ("mean", "std")] if len(model_names) > 1 else []
-        self.writer = csv.DictWriter(stream, fieldnames=[*BASE_COLUMNS, *per_model, "error"])
+        ranks = RANK_COLUMNS if ranked else ()
+        self.writer = csv.DictWriter(stream, fieldnames=[*BASE_COLUMNS, *per_model, *ranks, "error"])
         self.writer.writeheader()
 
     def write(self, result: ScoreResult) -> None:
-        record = result_record(result, self.model_names)
+        record = result_record(result, self.model_names, self.ranked)
         row = {k: v for k, v in record.items() if k != "models"}
         if row["distribution"] is not None:
             row["distribution"] = json.dumps(row["distribution"])

@@ -29,20 +29,22 @@ class KnownModel:
 
 KNOWN_MODELS: tuple[KnownModel, ...] = (
     KnownModel(
-        name="idealo-mobilenet-aesthetic",
+        name="idealo-aesthetic",
         kind="aesthetic",
         backbone="MobileNet",
         source="idealo/image-quality-assessment: models/MobileNet/weights_mobilenet_aesthetic_0.07.hdf5 "
         "(git blob 003fb321ce92445e41d708144a3656589f9214e7)",
-        how_to_use="download the .hdf5, then convert it with Keras weight import (planned)",
+        how_to_use="photoscore models pull idealo-aesthetic "
+        "(offline: --file weights_mobilenet_aesthetic_0.07.hdf5), then --model idealo-aesthetic",
     ),
     KnownModel(
-        name="idealo-mobilenet-technical",
+        name="idealo-technical",
         kind="technical",
         backbone="MobileNet",
         source="idealo/image-quality-assessment: models/MobileNet/weights_mobilenet_technical_0.11.hdf5 "
         "(git blob 5e4a4ca2ce639309bfa4038d0bc10ba92b93bd26)",
-        how_to_use="download the .hdf5, then convert it with Keras weight import (planned)",
+        how_to_use="photoscore models pull idealo-technical "
+        "(offline: --file weights_mobilenet_technical_0.11.hdf5), then --model idealo-technical",
     ),
 )
 
