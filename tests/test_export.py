@@ -137,3 +137,14 @@ def test_build_and_export_loads_a_checkpoint(tmp_path, photo_dir):
     expected /= expected.sum()
     np.testing.assert_allclose(result.distribution, expected, atol=1e-6)
     assert OnnxNimaModel(path).card.kind == "technical"
+
+
+def test_all_feature_levels_export_and_match_torch(tmp_path, photo_dir):
+    net = nima.NimaNet.build("EfficientNetLite0", weights="offline", feature_levels="all").eval()
+    images = photo_batch(net, sorted(photo_dir.glob("*.jpg")))
+    assert net.features(images).shape == (4, 16 + 24 + 40 + 112 + 320 + 1280)
+    with torch.no_grad():  # give the standardisation real statistics, as phase 1 does
+        net.feature_norm.running_mean.copy_(net.features(images).mean(0))
+    card = ModelCard(name="ml", kind="untrained", backbone=net.backbone_name, preprocessing=net.preprocessing)
+    path = export_onnx(net, card, tmp_path / "ml.onnx")
+    assert onnx_drift(net, path, images) < 1e-5

@@ -50,7 +50,7 @@ def _as_onnx(weights: Path, config_file: str) -> Path:
     if not out.is_file():
         build_and_export(
             out, config.base_model_name, weights="none", checkpoint=weights, name=weights.stem,
-            kind=config.kind, dropout=config.dropout_rate,
+            kind=config.kind, dropout=config.dropout_rate, feature_levels=config.feature_levels,
         )  # fmt: skip
     return out
 

@@ -45,6 +45,9 @@ class TrainConfig(BaseModel):
     kind: Literal["aesthetic", "technical"] = "aesthetic"
     image_size: int | None = Field(None, ge=32, description="network input side [default: the backbone's]")
     weights: Literal["auto", "offline", "hub", "none"] = "auto"
+    feature_levels: Literal["last", "all"] = Field(
+        "last", description="pool the last layer (NIMA as published) or every backbone stage too"
+    )
     seed: int = 10207
     validation_fraction: float = Field(0.05, gt=0, lt=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"

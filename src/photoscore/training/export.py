@@ -10,7 +10,7 @@ from torch import nn
 
 from photoscore.atomic import atomic_path
 from photoscore.modelcard import CARD_METADATA_KEY, ModelCard
-from photoscore.training.nima import NimaNet
+from photoscore.training.nima import FeatureLevels, NimaNet
 
 ONNX_OPSET = 17
 
@@ -63,6 +63,13 @@ def _attach_card(path: Path, card: ModelCard) -> None:
     onnx.save(model, str(path))
 
 
+def replace_card(path: str | Path, card: ModelCard) -> None:
+    """Give an exported model a new card (e.g. cross-validated metrics measured after export)."""
+    with atomic_path(path) as temp:
+        temp.write_bytes(Path(path).read_bytes())
+        _attach_card(temp, card)
+
+
 def onnx_drift(net: NimaNet, model_path: str | Path, images: torch.Tensor) -> float:
     """Largest absolute difference between torch's and ONNX Runtime's softmax on ``images``."""
     import onnxruntime as ort
@@ -83,6 +90,7 @@ def build_and_export(
     name: str = "model",
     kind: str = "untrained",
     dropout: float = 0.75,
+    feature_levels: FeatureLevels = "last",
 ) -> tuple[Path, float]:
     """Build a NimaNet (optionally loading trained weights), export it and check the export.
 
@@ -90,7 +98,7 @@ def build_and_export(
     """
     from safetensors.torch import load_file
 
-    net = NimaNet.build(backbone, weights=weights, dropout=dropout)
+    net = NimaNet.build(backbone, weights=weights, dropout=dropout, feature_levels=feature_levels)
     if checkpoint is not None:
         net.load_state_dict(load_file(str(checkpoint)))
     description = (

@@ -102,7 +102,10 @@ class Trainer:
         self.device = pick_device(config.device)
         if self.device.type == "cpu" and keep_freed_memory():
             logger.debug("glibc: freed memory is kept for reuse (faster CPU training)")
-        self.net = NimaNet.build(config.base_model_name, weights=config.weights, dropout=config.dropout_rate)
+        self.net = NimaNet.build(
+            config.base_model_name, weights=config.weights, dropout=config.dropout_rate,
+            feature_levels=config.feature_levels,
+        )  # fmt: skip
         if config.image_size:
             size = (config.image_size, config.image_size)
             self.net.preprocessing = self.net.preprocessing.model_copy(update={"input_size": size})
@@ -202,7 +205,7 @@ class Trainer:
     def _phase_one(self) -> None:
         """Head only. With ``cache_features`` the frozen backbone runs once per photo, not once per epoch."""
         self.net.freeze_backbone(True)
-        optimizer = self._optimizer(self.net.head.parameters(), self.config.learning_rate_dense)
+        optimizer = self._optimizer(self.net.parameters(), self.config.learning_rate_dense)
         scheduler = self._keras_decay(optimizer, self.config.decay_dense)
         if not self.config.cache_features:
             self._epochs(optimizer, scheduler, self.config.epochs_train_dense, self._train_epoch_images)
@@ -211,20 +214,19 @@ class Trainer:
         val_x, val_y = self._features(self.split.val, "features (validation)")
 
         def epoch(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler) -> float:
-            self.net.head.train()
-            self.net.dropout.train()
+            self.net.train()
             order = torch.randperm(len(train_x), generator=self._epoch_generator())
             losses = []
             for start in range(0, len(order), self.config.batch_size):
                 index = order[start : start + self.config.batch_size]
-                logits = self.net.head(self.net.dropout(train_x[index]))
+                logits = self.net.logits(train_x[index])
                 losses.append(self._step(opt, sched, train_y[index], logits))
             return float(np.mean(losses))
 
         def validate() -> dict[str, float]:
             self.net.eval()
             with torch.no_grad():
-                return _val_metrics(val_y, torch.softmax(self.net.head(val_x), dim=-1))
+                return _val_metrics(val_y, torch.softmax(self.net.logits(val_x), dim=-1))
 
         self._epochs(optimizer, scheduler, self.config.epochs_train_dense, epoch, validate)
 
@@ -347,7 +349,7 @@ class Trainer:
         began = time.perf_counter()
         feats, labels = [], []
         for batch in self._batches(self._loader(samples, train=False), samples, title):
-            feats.append(self.net.backbone(self._to_device(batch.images)))
+            feats.append(self.net.features(self._to_device(batch.images)))
             labels.append(batch.labels.to(self.device))
         if not feats:
             raise TrainingError(f"{title}: no photo could be decoded")
