@@ -25,7 +25,9 @@ class Preprocessing(BaseModel):
     """Resize and normalise an RGB photo: ``input = (pixel - mean) / std`` with pixels in 0..255.
 
     ``resize="squash"`` resizes to ``input_size`` ignoring the aspect ratio, as the original NIMA
-    project did at prediction time.
+    project did at prediction time. ``reduced_jpeg_decode`` lets large JPEGs decode at a reduced scale
+    (DCT scaling, several times faster, never below the input size); turn it off for models that must
+    match a pipeline decoding at full size pixel for pixel (Keras ``load_img``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -35,6 +37,7 @@ class Preprocessing(BaseModel):
     std: tuple[float, float, float]
     interpolation: Interpolation = "bicubic"
     resize: ResizePolicy = "squash"
+    reduced_jpeg_decode: bool = True
 
     @property
     def height(self) -> int:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image
 
-from photoscore.images import DEFAULT_MAX_PIXELS, ImageError, image_id_for, load_image
+from photoscore.images import DEFAULT_MAX_PIXELS, ImageError, image_id_for, load_image, load_image_bytes
 from photoscore.preprocess import Preprocessing
 from photoscore.scoring.ensemble import EnsembleMode, check_mode, combine, model_weights
 from photoscore.scoring.normalize import Method, Normalizer, Scale
@@ -52,7 +53,7 @@ class ScoreResult:
 
 
 @dataclass
-class _Decoded:
+class Decoded:
     """A photo after decoding: one input array per distinct preprocessing, or an error."""
 
     path: Path
@@ -94,18 +95,19 @@ class Scorer:
         self.max_pixels = max_pixels
         self._preprocessings = list(dict.fromkeys(m.card.preprocessing for m in self.models))
         biggest = max(max(p.input_size) for p in self._preprocessings)
-        self._decode_size = (biggest, biggest)
+        reduced = all(p.reduced_jpeg_decode for p in self._preprocessings)
+        self._decode_size = (biggest, biggest) if reduced else None
 
     def score(self, paths: Iterable[str | Path]) -> Iterator[ScoreResult]:
         """Score photos lazily, yielding one result per path in input order."""
-        batch: list[_Decoded] = []
+        batch: list[Decoded] = []
         for decoded in self._decode_ahead(Path(p) for p in paths):
             batch.append(decoded)
             if len(batch) == self.batch_size:
-                yield from self._run_models(batch)
+                yield from self.score_decoded(batch)
                 batch = []
         if batch:
-            yield from self._run_models(batch)
+            yield from self.score_decoded(batch)
 
     def score_one(self, path: str | Path) -> ScoreResult:
         """Score a single photo."""
@@ -128,11 +130,11 @@ class Scorer:
         groups = group_labels(files, group_by)
         return list(rank_groups(self.score(files), groups, normalize, normalizer, scale))
 
-    def _decode_ahead(self, paths: Iterator[Path]) -> Iterator[_Decoded]:
+    def _decode_ahead(self, paths: Iterator[Path]) -> Iterator[Decoded]:
         """Decode on the pool, keeping about two batches in flight ahead of the consumer."""
         window = 2 * self.batch_size + self.workers
         with ThreadPoolExecutor(self.workers, thread_name_prefix="photoscore-decode") as pool:
-            pending: deque[Future[_Decoded]] = deque()
+            pending: deque[Future[Decoded]] = deque()
             for path in paths:
                 pending.append(pool.submit(self._decode, path))
                 if len(pending) >= window:
@@ -140,15 +142,29 @@ class Scorer:
             while pending:
                 yield pending.popleft().result()
 
-    def _decode(self, path: Path) -> _Decoded:
+    def decode_bytes(self, data: bytes, name: str) -> Decoded:
+        """Decode and preprocess a photo held in memory (an upload), as :meth:`score` does a file;
+        ``name`` becomes its ``path`` and ``image_id``. Safe to call from several threads."""
+        return self._prepare(
+            Path(name), lambda: load_image_bytes(data, name, self._decode_size, self.max_pixels)
+        )
+
+    def _decode(self, path: Path) -> Decoded:
+        return self._prepare(
+            path, lambda: load_image(path, min_size=self._decode_size, max_pixels=self.max_pixels)
+        )
+
+    def _prepare(self, path: Path, load: Callable[[], Image.Image]) -> Decoded:
+        """One input array per distinct preprocessing of the photo ``load`` decodes, or its error."""
         try:
-            image = load_image(path, min_size=self._decode_size, max_pixels=self.max_pixels)
+            image = load()
             arrays = {p: p.to_array(image) for p in self._preprocessings}
         except ImageError as exc:
-            return _Decoded(path, error=exc.reason)
-        return _Decoded(path, arrays=arrays)
+            return Decoded(path, error=exc.reason)
+        return Decoded(path, arrays=arrays)
 
-    def _run_models(self, batch: list[_Decoded]) -> list[ScoreResult]:
+    def score_decoded(self, batch: Sequence[Decoded]) -> list[ScoreResult]:
+        """Score decoded photos (see :meth:`decode_bytes`) in one run per model; results in their order."""
         good = [d for d in batch if d.arrays is not None]
         scored = iter(self._scored(good) if good else [])
         return [
@@ -158,7 +174,7 @@ class Scorer:
             for decoded in batch
         ]
 
-    def _scored(self, good: list[_Decoded]) -> list[ScoreResult]:
+    def _scored(self, good: list[Decoded]) -> list[ScoreResult]:
         """Run every model on the decoded photos and combine their distributions."""
         per_model = []
         for model in self.models:

@@ -143,6 +143,5 @@ def _text(value: Any) -> str:
 
 def _natural(name: str) -> tuple[str, int]:
     """``conv2d`` < ``conv2d_2`` < ``conv2d_10``."""
-    match = re.fullmatch(r"(.*?)(?:_(\d+))?", name)
-    assert match is not None
-    return match.group(1), int(match.group(2) or -1)
+    stem, _, number = name.rpartition("_")
+    return (stem, int(number)) if number.isdigit() else (name, -1)
