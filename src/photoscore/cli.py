@@ -18,6 +18,7 @@ from rich.table import Table
 from photoscore.cli_data import data_app
 from photoscore.cli_evaluate import evaluate
 from photoscore.cli_keras import import_keras, models_pull
+from photoscore.cli_serve import serve
 from photoscore.images import find_images
 from photoscore.scoring.contact_sheet import ContactSheet
 from photoscore.scoring.engine import Scorer, ScoreResult
@@ -520,4 +521,5 @@ def export(
 
 app.command()(evaluate)
 app.command("import-keras")(import_keras)
+app.command()(serve)
 models_app.command("pull")(models_pull)

@@ -1,0 +1,145 @@
+"""``photoscore serve``: score photos over HTTP (FastAPI + uvicorn, from the ``serve`` extra)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+
+from photoscore.scoring.ensemble import EnsembleMode, model_weights
+from photoscore.scoring.listing import DEFAULT_FLAG_BELOW
+from photoscore.scoring.onnx_model import ModelFileError, read_card
+from photoscore.scoring.registry import default_model, resolve_model
+
+EXTRAS = ("fastapi", "uvicorn", "python_multipart")
+API_KEY_ENV = "PHOTOSCORE_API_KEY"
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+def serve(
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="A model.onnx file or installed model name; repeat for several."),
+    ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option("--model-weights", help="One weight per --model, comma-separated (default: equal)."),
+    ] = None,
+    ensemble: Annotated[
+        EnsembleMode, typer.Option(help="Combine models by their distributions, or their means and stds.")
+    ] = "distribution",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes, each with its own models.")] = 1,
+    max_batch: Annotated[
+        int, typer.Option(min=1, help="Photos per model run, gathered across concurrent requests.")
+    ] = 8,
+    max_wait_ms: Annotated[
+        float, typer.Option(min=0, help="How long a batch waits for more photos before it runs.")
+    ] = 5.0,
+    max_file_mb: Annotated[float, typer.Option(min=0.001, help="Largest photo accepted (MiB).")] = 20.0,
+    max_request_mb: Annotated[float, typer.Option(min=0.001, help="Largest request accepted (MiB).")] = 100.0,
+    max_photos: Annotated[int, typer.Option(min=1, help="Most photos in one request.")] = 100,
+    timeout: Annotated[
+        float, typer.Option(min=0.001, help="Seconds to decode and score one request before a 503.")
+    ] = 60.0,
+    api_key: Annotated[
+        str | None,
+        typer.Option(envvar=API_KEY_ENV, show_envvar=True, help="Require this key in the X-API-Key header."),
+    ] = None,
+    flag_below: Annotated[
+        float, typer.Option(help="/v1/rank flags photos whose mean score (1..10) is below this.")
+    ] = DEFAULT_FLAG_BELOW,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="ONNX Runtime threads per worker (default: cores / workers - 1, one left for decoding).",
+        ),
+    ] = None,
+    limit_concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Answer 503 beyond this many connections at once, per worker.")
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option(help="uvicorn's log level: debug, info, warning, error.")
+    ] = "info",
+) -> None:
+    """Serve scores over HTTP: POST /v1/score and /v1/rank (multipart photos), GET /v1/models, /healthz,
+    /readyz, a web page at / and API docs at /docs.
+
+    Listens on 127.0.0.1 unless --host says otherwise. Concurrent requests share model runs.
+    """
+    missing = [name for name in EXTRAS if importlib.util.find_spec(name) is None]
+    if missing:
+        raise _fail(
+            f"serving needs the serve extra: pip install 'photoscore[serve]' (missing {', '.join(missing)})"
+        )
+    import uvicorn
+
+    from photoscore.server.settings import ServerSettings
+
+    paths = _model_files(model)
+    try:
+        parsed = None if weights is None else [float(w) for w in weights.split(",")]
+        model_weights(parsed, len(paths))
+    except ValueError as exc:
+        raise _fail(f"--model-weights {weights}: {exc}") from exc
+    try:
+        settings = ServerSettings(
+            models=paths,
+            weights=parsed,
+            ensemble=ensemble,
+            max_batch=max_batch,
+            max_wait_ms=max_wait_ms,
+            max_file_mb=max_file_mb,
+            max_request_mb=max_request_mb,
+            max_photos=max_photos,
+            timeout_s=timeout,
+            api_key=api_key or None,
+            flag_below=flag_below,
+            threads=threads or max(1, (os.cpu_count() or 1) // workers - 1),
+        )
+    except ValidationError as exc:
+        raise _fail(str(exc)) from exc
+    if host not in LOOPBACK and not settings.api_key:
+        err.print(
+            f"[yellow]warning:[/yellow] listening on {host} without an API key (--api-key or ${API_KEY_ENV})."
+        )
+    settings.to_env()
+    uvicorn.run(
+        "photoscore.server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        limit_concurrency=limit_concurrency,
+    )
+
+
+def _model_files(specs: list[str] | None) -> list[str]:
+    """Model files for ``--model`` arguments (the bundled default without any), each checked to load."""
+    try:
+        paths = [resolve_model(spec) for spec in specs] if specs else [default_model()]
+        for path in paths:
+            if read_card(path).kind == "untrained":
+                err.print(
+                    f"[yellow]warning:[/yellow] {escape(path.stem)} has an untrained score head: its scores mean nothing."
+                )
+    except ModelFileError as exc:
+        raise _fail(str(exc)) from exc
+    return [str(path.resolve()) for path in paths]
