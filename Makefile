@@ -2,9 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DEMO_MODEL := build/demo/untrained-efficientnet-lite0.onnx
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo default-model test lint bench clean
 
 venv: $(VENV)/.installed
 
@@ -14,11 +13,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
 	touch $@
 
-# Score the example photos committed to the repo.
+# Score the example photos committed to the repo with the bundled default model.
 demo: venv
-	$(BIN)/photoscore models list
-	test -f $(DEMO_MODEL) || $(BIN)/photoscore export --backbone EfficientNetLite0 --weights offline --out $(DEMO_MODEL)
-	$(BIN)/photoscore score examples/ --model $(DEMO_MODEL) --output build/demo/scores.json
+	$(BIN)/photoscore score examples/ --output build/demo/scores.json
+	$(BIN)/photoscore rank examples/ --html build/demo/sheet.html
+
+# Rebuild the bundled default model from ../shared/data/livec (cross-validation + final training).
+default-model: venv
+	$(BIN)/python recipes/livec_technical/reproduce.py
 
 test: venv
 	$(BIN)/python -m pytest -q
