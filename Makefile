@@ -26,8 +26,8 @@ test: venv
 	$(BIN)/python -m pytest -q
 
 lint: venv
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts recipes
+	$(BIN)/ruff format --check src tests scripts recipes
 
 bench: venv
 	$(BIN)/python scripts/benchmark_score.py

@@ -107,11 +107,12 @@ def test_wrong_arguments_exit_2_with_a_clear_message(args, message, photo_dir, c
     assert message in run.stderr
 
 
-def test_no_model_says_no_default_is_bundled(photo_dir, tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "PHOTOSCORE_MODEL_DIR": str(tmp_path), "HOME": str(tmp_path)}
-    run = photoscore("score", photo_dir, env=env)
-    assert run.returncode == 2
-    assert "No default model is bundled with photoscore yet" in run.stderr
+def test_without_a_bundled_model_the_error_says_so(tmp_path, monkeypatch):
+    from photoscore.scoring import registry
+
+    monkeypatch.setattr(registry, "bundled_model_dir", lambda: tmp_path)
+    with pytest.raises(registry.NoDefaultModelError, match="No default model is bundled"):
+        registry.default_model()
 
 
 def test_models_list_shows_installed_cards_and_known_models(tmp_path, colour_model):

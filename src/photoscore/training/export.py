@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import onnx
@@ -36,7 +37,10 @@ def export_onnx(net: NimaNet, card: ModelCard, out: str | Path) -> Path:
     was_training = net.training
     net.eval()
     try:
-        with atomic_path(out) as temp, torch.no_grad():
+        with atomic_path(out) as temp, torch.no_grad(), warnings.catch_warnings():
+            # The TorchScript exporter is chosen on purpose: the dynamo one needs onnxscript.
+            warnings.filterwarnings("ignore", "You are using the legacy TorchScript-based ONNX export")
+            warnings.filterwarnings("ignore", "The feature will be removed", DeprecationWarning)
             torch.onnx.export(
                 _DistributionHead(net),
                 (example,),
