@@ -8,7 +8,7 @@ For each --max-batch it starts `photoscore serve` on 127.0.0.1 (a free port) and
 one request after another; a configuration gets --duration seconds in all, and at most --max-requests
 requests. It reports throughput, p50 and p99 latency and the count of 5xx answers, and exits 1 if there
 was any 5xx or failed connection. Photos come from --photos (default: examples/); the model defaults to
-the one `make demo` exports. Compare configurations within one run, not figures across runs.
+the bundled default model. Compare configurations within one run, not figures across runs.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from pathlib import Path
 import httpx
 
 from photoscore.images import find_images
+from photoscore.scoring.registry import default_model
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO_MODEL = REPO / "build" / "demo" / "untrained-efficientnet-lite0.onnx"
 HOST = "127.0.0.1"
 SERVE = "import typer; from photoscore.cli_serve import serve; typer.run(serve)"
 
@@ -192,11 +192,12 @@ def main() -> int:
     )
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, help="ONNX Runtime threads per worker (default: serve's)")
     args = parser.parse_args()
-    models = args.model or [DEMO_MODEL]
+    models = args.model or [default_model()]
     missing = [m for m in models if not m.is_file()]
     if missing:
-        raise SystemExit(f"model not found: {missing[0]} (run `make demo`, or pass --model FILE.onnx)")
+        raise SystemExit(f"model not found: {missing[0]} (pass --model FILE.onnx)")
     bodies = request_bodies(args.photos, args.photos_per_request)
     endpoint = f"/v1/{args.endpoint}"
     batches = args.max_batch or [8, 1]
@@ -212,6 +213,7 @@ def main() -> int:
                 f"--max-batch={max_batch}",
                 f"--max-wait-ms={args.max_wait_ms}",
                 f"--workers={args.workers}",
+                *([f"--threads={args.threads}"] if args.threads else []),
             ]
             urls[max_batch] = stack.enter_context(serve_subprocess(serve_args))
             asyncio.run(

@@ -68,7 +68,7 @@ def serve(
         int | None,
         typer.Option(
             min=1,
-            help="ONNX Runtime threads per worker (default: cores / workers - 1, one left for decoding).",
+            help="ONNX Runtime threads per worker (default: cores / workers).",
         ),
     ] = None,
     limit_concurrency: Annotated[
@@ -111,7 +111,7 @@ def serve(
             timeout_s=timeout,
             api_key=api_key or None,
             flag_below=flag_below,
-            threads=threads or max(1, (os.cpu_count() or 1) // workers - 1),
+            threads=threads or max(1, (os.cpu_count() or 1) // workers),
         )
     except ValidationError as exc:
         raise _fail(str(exc)) from exc
