@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from photoscore.cli_data import data_app
 from photoscore.cli_evaluate import evaluate
@@ -413,25 +413,36 @@ def models_list(
         return
     out = Console(soft_wrap=True)
     if not cards:
-        out.print("No model is bundled or installed yet: no default model is bundled with photoscore yet.")
+        out.print("No model is bundled or installed.")
     else:
-        table = Table(title="Installed models")
-        table.add_column("name", no_wrap=True)
-        for column in ("kind", "backbone", "input", "metrics", "path"):
-            table.add_column(column)
-        for name, entry in cards.items():
-            card = entry.get("card")
-            if card is None:
-                table.add_row(name, "[red]unreadable[/red]", "", "", entry["error"], entry["path"])
-                continue
-            size = "x".join(map(str, card["preprocessing"]["input_size"]))
-            metrics = ", ".join(f"{k} {v:.3f}" for k, v in card["metrics"].items())
-            table.add_row(name, card["kind"], card["backbone"], size, metrics, entry["path"])
-        out.print(table)
+        out.print("[bold]Installed models[/bold]")
+    for name, entry in cards.items():
+        shown = f"{name} (default)" if Path(entry["path"]) == _bundled_default() else name
+        card = entry.get("card")
+        if card is None:
+            out.print(
+                f"  [bold]{shown}[/bold]  [red]unreadable[/red]: {escape(entry['error'])}", highlight=False
+            )
+            continue
+        size = "x".join(map(str, card["preprocessing"]["input_size"]))
+        metrics = ", ".join(
+            f"{k} {v:.3f}" for k, v in card["metrics"].items() if k.endswith(("srcc", "plcc"))
+        )
+        out.print(f"  [bold]{shown}[/bold]  {card['kind']}, {card['backbone']}, {size}", highlight=False)
+        out.print(
+            f"      metrics: {metrics or 'none'}\n      path: {entry['path']}", highlight=False, markup=False
+        )
     out.print("\n[bold]Known models[/bold] (not shipped)")
     for k in KNOWN_MODELS:
         out.print(f"  [bold]{k.name}[/bold]  {k.kind}, {k.backbone}", highlight=False)
         out.print(f"      source: {k.source}\n      use: {k.how_to_use}", highlight=False, markup=False)
+
+
+def _bundled_default() -> Path | None:
+    try:
+        return default_model()
+    except ModelFileError:
+        return None
 
 
 @app.command()
@@ -498,7 +509,7 @@ def export(
     weights: Annotated[
         str, typer.Option(help="ImageNet weights for the backbone: auto|offline|hub|none.")
     ] = "auto",
-    name: Annotated[str | None, typer.Option(help="Model name in its card [default: file name].")] = None,
+    name: Annotated[str | None, typer.Option(help="Model name in its card (default: file name).")] = None,
     kind: Annotated[
         str, typer.Option(help="aesthetic|technical (a model without checkpoint is untrained).")
     ] = "aesthetic",

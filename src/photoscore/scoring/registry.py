@@ -10,6 +10,7 @@ from pathlib import Path
 from photoscore.scoring.onnx_model import ModelFileError
 
 USER_MODEL_DIR_ENV = "PHOTOSCORE_MODEL_DIR"
+DEFAULT_MODEL_NAME = "livec-technical"
 
 
 class NoDefaultModelError(ModelFileError):
@@ -84,11 +85,11 @@ def resolve_model(spec: str | Path) -> Path:
 
 
 def default_model() -> Path:
-    """The bundled default model; until one is trained and shipped, a clear error."""
-    bundled = sorted(bundled_model_dir().glob("*.onnx")) if bundled_model_dir().is_dir() else []
-    if not bundled:
+    """The bundled default model (technical quality, see recipes/livec_technical), or a clear error."""
+    path = bundled_model_dir() / f"{DEFAULT_MODEL_NAME}.onnx"
+    if not path.is_file():
         raise NoDefaultModelError(
-            "No default model is bundled with photoscore yet. Pass --model FILE.onnx "
-            "(make one with `photoscore export`, or see `photoscore models list`)."
+            f"No default model is bundled with this photoscore install ({path} is missing). Pass --model "
+            "FILE.onnx (make one with `photoscore train`, or see `photoscore models list`)."
         )
-    return bundled[0]
+    return path
