@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from photoscore.cli_console import err, fail, parse_weights, warn_if_untrained
 from photoscore.cli_data import data_app
 from photoscore.cli_evaluate import evaluate
 from photoscore.cli_keras import import_keras, models_pull
@@ -52,13 +53,6 @@ normalizer_app = typer.Typer(
 )
 app.add_typer(normalizer_app, name="normalizer")
 
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code)
-
 
 def _load_models(specs: list[str] | None) -> list[OnnxNimaModel]:
     try:
@@ -68,7 +62,7 @@ def _load_models(specs: list[str] | None) -> list[OnnxNimaModel]:
             return [OnnxNimaModel(path)]
         return [OnnxNimaModel(resolve_model(spec)) for spec in specs]
     except ModelFileError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 def _progress(total: int) -> Progress:
@@ -142,7 +136,7 @@ def score(
     By default they rank within each parent folder, MinMax-normalised; results wait for their group.
     """
     if output is not None and output.suffix.lower() not in WRITERS:
-        raise _fail(f"{output}: unknown output format; use a .json or .csv file name")
+        raise fail(f"{output}: unknown output format; use a .json or .csv file name")
     ranked = any(o is not None for o in (normalize, normalizer, group_by, manifest, scale))
     files, groups = _photos_and_groups(paths, manifest, group_by, recursive)
     scorer = _scorer(model, model_weights, ensemble, batch_size, workers)
@@ -182,16 +176,16 @@ def _photos_and_groups(
     """The photos to score and each one's group, from paths (grouped by ``group_by``) or a manifest."""
     if manifest is not None:
         if paths or group_by is not None:
-            raise _fail("--manifest names the photos and their groups: give no photo paths or --group-by")
+            raise fail("--manifest names the photos and their groups: give no photo paths or --group-by")
         try:
             files, groups = read_manifest(manifest)
         except ManifestError as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
         if not files:
-            raise _fail(f"{manifest}: no photos listed", code=1)
+            raise fail(f"{manifest}: no photos listed", code=1)
         return files, groups
     if not paths:
-        raise _fail("give photos or folders of photos, or --manifest listings.csv")
+        raise fail("give photos or folders of photos, or --manifest listings.csv")
     files = _find_photos(paths, recursive)
     return files, group_labels(files, group_by or "parent")
 
@@ -200,10 +194,10 @@ def _find_photos(paths: list[Path], recursive: bool) -> list[Path]:
     try:
         files = list(find_images(paths, recursive=recursive))
     except FileNotFoundError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if not files:
         hint = "" if recursive else " (with -r, sub-folders too)"
-        raise _fail("no photos found in " + ", ".join(map(str, paths)) + hint, code=1)
+        raise fail("no photos found in " + ", ".join(map(str, paths)) + hint, code=1)
     return files
 
 
@@ -212,17 +206,14 @@ def _scorer(
 ) -> Scorer:
     """Load the models into a Scorer, warning about untrained ones."""
     try:
-        parsed = None if weights is None else [float(w) for w in weights.split(",")]
+        parsed = parse_weights(weights)
         scorer = Scorer(
             _load_models(specs), batch_size=batch_size, workers=workers, weights=parsed, ensemble=ensemble
         )
     except ValueError as exc:
-        raise _fail(f"--model-weights {weights}: {exc}" if weights else str(exc)) from exc
+        raise fail(f"--model-weights {weights}: {exc}" if weights else str(exc)) from exc
     for loaded in scorer.models:
-        if loaded.card.kind == "untrained":
-            err.print(
-                f"[yellow]warning:[/yellow] {loaded.name} has an untrained score head: its scores mean nothing."
-            )
+        warn_if_untrained(loaded.name, loaded.card)
     return scorer
 
 
@@ -233,13 +224,13 @@ def _load_normalizer(path: Path | None, method: Method | None, scorer: Scorer) -
     try:
         fitted = Normalizer.load(path)
     except NormalizerFileError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     try:
         fitted.check_ensemble([m.name for m in scorer.models], scorer.weights.tolist())
     except ValueError as exc:
-        raise _fail(f"{path}: {exc}") from exc
+        raise fail(f"{path}: {exc}") from exc
     if method is not None and method != fitted.method:
-        raise _fail(f"--normalize {method} differs from the method {fitted.method} of {path}; leave one out")
+        raise fail(f"--normalize {method} differs from the method {fitted.method} of {path}; leave one out")
     return fitted
 
 
@@ -385,7 +376,7 @@ def normalizer_fit(
                 failures.append(result)
     _summarise(len(files), failures, None)
     if len(set(means)) < 2:
-        raise _fail("a reference needs at least two photos with different scores", code=1)
+        raise fail("a reference needs at least two photos with different scores", code=1)
     fitted = replace(
         Normalizer.fit(method, means),
         models=tuple(m.name for m in scorer.models),
@@ -468,11 +459,11 @@ def train(
         from photoscore.training.config import ConfigError, load_config
         from photoscore.training.train import TrainingError, resume_training, start_training
     except ImportError as exc:
-        raise _fail(f"training needs the training extra: pip install 'photoscore[train]' ({exc})") from exc
+        raise fail(f"training needs the training extra: pip install 'photoscore[train]' ({exc})") from exc
     try:
         if resume is not None:
             if config or samples or image_dir or test_samples:
-                raise _fail("--resume takes no other options: the job folder records them")
+                raise fail("--resume takes no other options: the job folder records them")
             job = resume_training(resume)
         else:
             missing = [
@@ -481,12 +472,12 @@ def train(
                 if v is None
             ]
             if missing:
-                raise _fail(f"missing {', '.join(missing)} (or use --resume JOB_DIR)")
+                raise fail(f"missing {', '.join(missing)} (or use --resume JOB_DIR)")
             if not image_dir.is_dir():
-                raise _fail(f"{image_dir}: image folder not found")
+                raise fail(f"{image_dir}: image folder not found")
             job = start_training(load_config(config), samples, image_dir, job_dir, test_samples)
     except (ConfigError, TrainingError, FileNotFoundError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     err.print(f"Job folder: {job.root}\nModel: {job.onnx_path}", highlight=False)
 
 
@@ -518,7 +509,7 @@ def export(
     try:
         from photoscore.training.export import build_and_export
     except ImportError as exc:
-        raise _fail(f"export needs the training extra: pip install 'photoscore[train]' ({exc})") from exc
+        raise fail(f"export needs the training extra: pip install 'photoscore[train]' ({exc})") from exc
     if checkpoint is None and kind != "untrained":
         err.print("No --checkpoint: the score head is untrained, so the model is marked kind=untrained.")
         kind = "untrained"

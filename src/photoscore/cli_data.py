@@ -11,10 +11,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from photoscore.cli_console import err, fail
 from photoscore.data.ava import (
     AVA_TAGS,
     REJECTED_FILE,
@@ -37,7 +37,6 @@ data_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-err = Console(stderr=True, soft_wrap=True)
 MAX_SHOWN = 10
 
 
@@ -46,11 +45,6 @@ class SplitChoice(StrEnum):
 
     random = "random"
     official = "official"
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
-    return typer.Exit(code)
 
 
 def _say(message: str) -> None:
@@ -114,9 +108,9 @@ def ava(
 ) -> None:
     """AVA.txt to ava_labels_train.json and ava_labels_test.json (+ ava_summary.json)."""
     if split is SplitChoice.official and test_list is None:
-        raise _fail("--split official needs --test-list generic_test.jpgl")
+        raise fail("--split official needs --test-list generic_test.jpgl")
     if split is SplitChoice.random and test_list is not None:
-        raise _fail("--test-list is used by --split official only")
+        raise fail("--test-list is used by --split official only")
     try:
         tag_names = read_tags(tags) if tags is not None else AVA_TAGS
         categories = _categories(category, tag_names)
@@ -137,10 +131,10 @@ def ava(
                 progress=progress,
             )
     except (AvaError, ValueError, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     _report_ava(summary, out, tag_names)
     if summary.rejected_images and summary.rejected_images == summary.selected_rows:
-        raise _fail(f"every image was rejected; see {out / REJECTED_FILE}", code=1)
+        raise fail(f"every image was rejected; see {out / REJECTED_FILE}", code=1)
 
 
 def _report_ava(summary: AvaSummary, out: Path, tag_names: dict[int, str]) -> None:
@@ -196,7 +190,7 @@ def from_mos(
         )
         write_labels(out, conversion.entries)
     except (MosError, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if conversion.notes:
         _say(f"{len(conversion.notes)} rows needed a note (clipped to what 1..10 allows):")
         for note in conversion.notes[:MAX_SHOWN]:
@@ -221,7 +215,7 @@ def split_command(
         for path, part in zip(paths, (train, test), strict=True):
             write_labels(path, part)
     except (LabelFileError, ValueError, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     _say(f"{len(train)} train -> {paths[0]}\n{len(test)} test -> {paths[1]}")
 
 
@@ -234,7 +228,7 @@ def stats(
     try:
         summary = label_stats(read_labels(labels))
     except (LabelFileError, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
         return

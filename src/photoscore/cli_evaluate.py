@@ -9,11 +9,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from photoscore.atomic import atomic_open
+from photoscore.cli_console import err, fail
 from photoscore.data.mos import MosError, convert_mos_csv, parse_scale
 from photoscore.evaluate import Evaluation, evaluate_photos
 from photoscore.labels import LabelEntry, LabelFileError, read_labels
@@ -25,13 +25,6 @@ from photoscore.scoring.registry import resolve_model
 METRICS_FILE = "metrics.json"
 MAX_SHOWN = 10
 EXTRAS = ("scipy", "matplotlib")
-
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
-    return typer.Exit(code)
 
 
 def _say(message: str) -> None:
@@ -67,16 +60,16 @@ def evaluate(
     """
     missing = [name for name in EXTRAS if importlib.util.find_spec(name) is None]
     if missing:
-        raise _fail(f"evaluate needs {' and '.join(missing)}: pip install 'photoscore[eval]'")
+        raise fail(f"evaluate needs {' and '.join(missing)}: pip install 'photoscore[eval]'")
     if not image_dir.is_dir():
-        raise _fail(f"{image_dir}: image folder not found")
+        raise fail(f"{image_dir}: image folder not found")
     entries, labels_about, notes = _labels(samples, mos_csv, image_column, mos_column, std_column, scale)
     if not entries:
-        raise _fail("no labelled photos", code=1)
+        raise fail("no labelled photos", code=1)
     try:
         report.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _fail(f"{report}: cannot create the report folder ({exc.strerror or exc})") from exc
+        raise fail(f"{report}: cannot create the report folder ({exc.strerror or exc})") from exc
     scorer = _scorer(model, batch_size, workers)
     notes += [
         f"{m.name} is untrained (kind: untrained in its card): its scores mean nothing."
@@ -112,22 +105,22 @@ def _labels(
     """Label entries, a line saying where they came from, and notes for the report."""
     mos_options = {"--image-column": image_column, "--mos-column": mos_column, "--scale": scale}
     if (samples is None) == (mos_csv is None):
-        raise _fail("give labels with either --samples LABELS.json or --mos-csv FILE.csv")
+        raise fail("give labels with either --samples LABELS.json or --mos-csv FILE.csv")
     if samples is not None:
         given = [name for name, value in [*mos_options.items(), ("--std-column", std_column)] if value]
         if given:
-            raise _fail(f"{', '.join(given)} go with --mos-csv, not --samples")
+            raise fail(f"{', '.join(given)} go with --mos-csv, not --samples")
         try:
             return read_labels(samples), str(samples), []
         except (LabelFileError, OSError) as exc:
-            raise _fail(str(exc)) from exc
+            raise fail(str(exc)) from exc
     if image_column is None or mos_column is None or scale is None:
         absent = [name for name, value in mos_options.items() if value is None]
-        raise _fail(f"--mos-csv needs {', '.join(absent)}")
+        raise fail(f"--mos-csv needs {', '.join(absent)}")
     try:
         conversion = convert_mos_csv(mos_csv, image_column, mos_column, std_column, parse_scale(scale))
     except (MosError, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     spread = f"the std in {std_column}" if std_column else "a default std"
     notes = [
         f"Labels are mean opinion scores mapped from {scale} onto 1..10; the true distributions behind EMD "
@@ -144,7 +137,7 @@ def _scorer(specs: list[str], batch_size: int, workers: int | None) -> Scorer:
         models = [OnnxNimaModel(resolve_model(spec)) for spec in specs]
         return Scorer(models, batch_size=batch_size, workers=workers)
     except (ModelFileError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 def _progress() -> Progress:

@@ -7,15 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from photoscore.cli_console import err, fail
 from photoscore.keras_pull import PULLABLE, PullError, pull
 
 if TYPE_CHECKING:
     from photoscore.modelcard import ModelCard
 
-err = Console(stderr=True, soft_wrap=True)
 _TRAIN_EXTRA = "needs the training extra: pip install 'photoscore[train]'"
 
 
@@ -45,11 +43,6 @@ _PADDING_HELP = (
     "legacy: as Keras 2.1.5-2.2.0 (idealo trained its files with Keras 2.1)."
 )
 _PADDING_DEFAULT = "what a full-model file records, else modern"
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
-    return typer.Exit(code)
 
 
 def _report(path: Path, card: ModelCard, drift: float) -> None:
@@ -92,7 +85,7 @@ def import_keras(
         from photoscore.training.keras_import import KerasImportError
         from photoscore.training.keras_import import import_keras as convert
     except ImportError as exc:
-        raise _fail(f"import-keras {_TRAIN_EXTRA} ({exc})") from exc
+        raise fail(f"import-keras {_TRAIN_EXTRA} ({exc})") from exc
     try:
         path, card, drift = convert(
             weights,
@@ -104,7 +97,7 @@ def import_keras(
             input_size=input_size,
         )
     except KerasImportError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     _report(path, card, drift)
 
 
@@ -120,13 +113,13 @@ def models_pull(
 ) -> None:
     """Download one of idealo's Keras models, verify it and install it as a photoscore model."""
     if name not in PULLABLE:
-        raise _fail(f"unknown model {name!r}; models to pull: {', '.join(PULLABLE)}")
+        raise fail(f"unknown model {name!r}; models to pull: {', '.join(PULLABLE)}")
     try:
         path, card = pull(name, file=file, padding=keras_padding.value if keras_padding else None)
     except PullError as exc:
-        raise _fail(str(exc), code=1) from exc
+        raise fail(str(exc), code=1) from exc
     except ImportError as exc:
-        raise _fail(f"models pull {_TRAIN_EXTRA} ({exc})") from exc
+        raise fail(f"models pull {_TRAIN_EXTRA} ({exc})") from exc
     err.print(
         f"Installed {card.name} ({card.kind}) at {path}; use it with --model {card.name}", highlight=False
     )

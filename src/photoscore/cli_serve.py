@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
-from rich.markup import escape
 
+from photoscore.cli_console import err, fail, parse_weights, warn_if_untrained
 from photoscore.scoring.ensemble import EnsembleMode, model_weights
 from photoscore.scoring.listing import DEFAULT_FLAG_BELOW
 from photoscore.scoring.onnx_model import ModelFileError, read_card
@@ -19,13 +18,6 @@ from photoscore.scoring.registry import default_model, resolve_model
 EXTRAS = ("fastapi", "uvicorn", "python_multipart")
 API_KEY_ENV = "PHOTOSCORE_API_KEY"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
-
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
-    return typer.Exit(code)
 
 
 def serve(
@@ -85,7 +77,7 @@ def serve(
     """
     missing = [name for name in EXTRAS if importlib.util.find_spec(name) is None]
     if missing:
-        raise _fail(
+        raise fail(
             f"serving needs the serve extra: pip install 'photoscore[serve]' (missing {', '.join(missing)})"
         )
     import uvicorn
@@ -94,10 +86,10 @@ def serve(
 
     paths = _model_files(model)
     try:
-        parsed = None if weights is None else [float(w) for w in weights.split(",")]
+        parsed = parse_weights(weights)
         model_weights(parsed, len(paths))
     except ValueError as exc:
-        raise _fail(f"--model-weights {weights}: {exc}") from exc
+        raise fail(f"--model-weights {weights}: {exc}") from exc
     try:
         settings = ServerSettings(
             models=paths,
@@ -114,7 +106,7 @@ def serve(
             threads=threads or max(1, (os.cpu_count() or 1) // workers),
         )
     except ValidationError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     if host not in LOOPBACK and not settings.api_key:
         err.print(
             f"[yellow]warning:[/yellow] listening on {host} without an API key (--api-key or ${API_KEY_ENV})."
@@ -136,10 +128,7 @@ def _model_files(specs: list[str] | None) -> list[str]:
     try:
         paths = [resolve_model(spec) for spec in specs] if specs else [default_model()]
         for path in paths:
-            if read_card(path).kind == "untrained":
-                err.print(
-                    f"[yellow]warning:[/yellow] {escape(path.stem)} has an untrained score head: its scores mean nothing."
-                )
+            warn_if_untrained(path.stem, read_card(path))
     except ModelFileError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     return [str(path.resolve()) for path in paths]

@@ -1,0 +1,30 @@
+"""What every command shares: the console for messages, how a command fails, common argument parsing."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from photoscore.modelcard import ModelCard
+
+err = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: message`` on standard error; raise the returned Exit (2: wrong arguments)."""
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+def parse_weights(text: str | None) -> list[float] | None:
+    """``--model-weights 0.7,0.3`` -> [0.7, 0.3]; ValueError on a non-number."""
+    return None if text is None else [float(w) for w in text.split(",")]
+
+
+def warn_if_untrained(name: str, card: ModelCard) -> None:
+    """Say so when a model's score head was never trained."""
+    if card.kind == "untrained":
+        err.print(
+            f"[yellow]warning:[/yellow] {escape(name)} has an untrained score head: its scores mean nothing."
+        )
