@@ -6,7 +6,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
 from torch.utils.data import DataLoader
 
 from photoscore import labels as label_files
@@ -213,7 +215,7 @@ class Trainer:
         train_x, train_y = self._features(self.split.train, "features (train)")
         val_x, val_y = self._features(self.split.val, "features (validation)")
 
-        def epoch(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler) -> float:
+        def epoch(opt: Optimizer, sched: LRScheduler) -> float:
             self.net.train()
             order = torch.randperm(len(train_x), generator=self._epoch_generator())
             losses = []
@@ -236,7 +238,14 @@ class Trainer:
         scheduler = self._keras_decay(optimizer, self.config.decay_all)
         self._epochs(optimizer, scheduler, self.config.epochs_train_all, self._train_epoch_images)
 
-    def _epochs(self, optimizer, scheduler, total: int, train_epoch, validate=None) -> None:
+    def _epochs(
+        self,
+        optimizer: Optimizer,
+        scheduler: LRScheduler,
+        total: int,
+        train_epoch: Callable[[Optimizer, LRScheduler], float],
+        validate: Callable[[], dict[str, float]] | None = None,
+    ) -> None:
         saved = self.job.load_optimizer() if self.state.epochs_done else None
         if saved and saved.get("phase") == self.state.phase:
             optimizer.load_state_dict(saved["optimizer"])
@@ -256,7 +265,7 @@ class Trainer:
                 )
                 break
 
-    def _train_epoch_images(self, optimizer, scheduler) -> float:
+    def _train_epoch_images(self, optimizer: Optimizer, scheduler: LRScheduler) -> float:
         self.net.train()
         if self.state.phase == 1:
             self.net.backbone.eval()  # frozen: keep its BatchNorm statistics
@@ -272,7 +281,9 @@ class Trainer:
         labels, probs = self._predict(self.split.val, "validation")
         return _val_metrics(labels, probs)
 
-    def _step(self, optimizer, scheduler, labels: torch.Tensor, logits: torch.Tensor) -> float:
+    def _step(
+        self, optimizer: Optimizer, scheduler: LRScheduler, labels: torch.Tensor, logits: torch.Tensor
+    ) -> float:
         loss = emd_loss(labels, torch.softmax(logits, dim=-1), r=2)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -282,7 +293,12 @@ class Trainer:
         return float(loss.detach())
 
     def _end_epoch(
-        self, optimizer, scheduler, train_loss: float, metrics: dict[str, float], seconds: float
+        self,
+        optimizer: Optimizer,
+        scheduler: LRScheduler,
+        train_loss: float,
+        metrics: dict[str, float],
+        seconds: float,
     ) -> None:
         self.state.epochs_done += 1
         val_emd = metrics["val_emd"]
@@ -324,11 +340,11 @@ class Trainer:
 
     # ----- helpers ----------------------------------------------------------------------------------
 
-    def _optimizer(self, parameters: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    def _optimizer(self, parameters: Iterable[nn.Parameter], lr: float) -> Optimizer:
         return torch.optim.Adam([p for p in parameters if p.requires_grad], lr=lr)
 
     @staticmethod
-    def _keras_decay(optimizer: torch.optim.Optimizer, decay: float) -> torch.optim.lr_scheduler.LRScheduler:
+    def _keras_decay(optimizer: Optimizer, decay: float) -> LRScheduler:
         """Keras' ``decay``: lr / (1 + decay * iterations), stepped once per batch."""
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: 1.0 / (1.0 + decay * it))
 
@@ -358,12 +374,9 @@ class Trainer:
 
     @torch.no_grad()
     def _predict(self, samples: list[Sample], title: str) -> tuple[torch.Tensor, torch.Tensor]:
-        self.net.eval()
-        labels, probs = [], []
-        for batch in self._batches(self._loader(samples, train=False), samples, title):
-            probs.append(self.net.distribution(self._to_device(batch.images)))
-            labels.append(batch.labels.to(self.device))
-        return torch.cat(labels), torch.cat(probs)
+        """Labels and predicted distributions of the decodable photos."""
+        features, labels = self._features(samples, title)
+        return labels, torch.softmax(self.net.logits(features), dim=-1)
 
     def _finish(self) -> None:
         """Export the best weights to model.onnx with a card; evaluate on the test samples if given."""
