@@ -111,7 +111,9 @@ def test_without_a_bundled_model_the_error_says_so(tmp_path, monkeypatch):
     from photoscore.scoring import registry
 
     monkeypatch.setattr(registry, "bundled_model_dir", lambda: tmp_path)
-    with pytest.raises(registry.NoDefaultModelError, match="No default model is bundled with this photoscore install"):
+    with pytest.raises(
+        registry.NoDefaultModelError, match="No default model is bundled with this photoscore install"
+    ):
         registry.default_model()
 
 
