@@ -54,7 +54,7 @@ def test_predict_with_a_checkpoint_prints_the_original_json(tmp_path, photo_dir)
     assert result.returncode == 0, result.stderr
     records = json.loads(result.stdout)
     assert [r["image_id"] for r in records] == ["astronaut", "chelsea", "coffee", "rocket"]
-    expected = torch.softmax(net.head.bias, 0) @ torch.arange(1, 11, dtype=torch.float32)
+    expected = torch.softmax(net.head.bias.detach(), 0) @ torch.arange(1, 11, dtype=torch.float32)
     assert all(abs(r["mean_score_prediction"] - float(expected)) < 1e-3 for r in records)
 
     single = run("predict", "--config-file", config, "--image-source", photo_dir / "coffee.jpg",
