@@ -1,0 +1,364 @@
+"""The scoring commands: ``score``, ``rank`` and ``normalizer fit`` (registered on the app in cli.py)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from photoscore.cli_console import err, fail, parse_weights, warn_if_untrained
+from photoscore.images import find_images
+from photoscore.scoring.contact_sheet import ContactSheet
+from photoscore.scoring.engine import Scorer, ScoreResult
+from photoscore.scoring.ensemble import EnsembleMode
+from photoscore.scoring.listing import (
+    DEFAULT_FLAG_BELOW,
+    GroupBy,
+    ManifestError,
+    Ranking,
+    group_labels,
+    normalize_each,
+    rank_groups,
+    read_manifest,
+    score_groups,
+)
+from photoscore.scoring.normalize import Method, Normalizer, NormalizerFileError, Scale
+from photoscore.scoring.onnx_model import ModelFileError, OnnxNimaModel
+from photoscore.scoring.output import DECIMALS, WRITERS, JsonListWriter
+from photoscore.scoring.registry import default_model, resolve_model
+
+
+def _load_models(specs: list[str] | None) -> list[OnnxNimaModel]:
+    try:
+        if not specs:
+            path = default_model()
+            err.print(f"Using the bundled default model {path.stem}.", highlight=False)
+            return [OnnxNimaModel(path)]
+        return [OnnxNimaModel(resolve_model(spec)) for spec in specs]
+    except ModelFileError as exc:
+        raise fail(str(exc)) from exc
+
+
+def _progress(total: int) -> Progress:
+    return Progress(
+        TextColumn("scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not err.is_terminal,
+        transient=True,
+    )
+
+
+ModelOption = Annotated[
+    list[str] | None,
+    typer.Option("--model", "-m", help="A model.onnx file or installed model name; repeat for several."),
+]
+WeightsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model-weights", help="One weight per --model, comma-separated, e.g. 0.7,0.3 (default: equal)."
+    ),
+]
+EnsembleOption = Annotated[
+    EnsembleMode,
+    typer.Option(help="Combine models by averaging their distributions, or their mean scores and stds."),
+]
+NormalizerOption = Annotated[
+    Path | None,
+    typer.Option(help="A norm.json from `photoscore normalizer fit`: scores comparable across batches."),
+]
+ScaleOption = Annotated[Scale | None, typer.Option(help="Range of normalized_score (default: 0-1).")]
+ManifestOption = Annotated[
+    Path | None,
+    typer.Option(help="A CSV listing_id,path (paths relative to its folder): photos and their listings."),
+]
+RecursiveOption = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")]
+BatchSizeOption = Annotated[int, typer.Option(min=1, help="Photos per model run.")]
+WorkersOption = Annotated[int | None, typer.Option(min=1, help="Decoding threads (default: CPU count).")]
+
+
+def score(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Photos and/or folders of photos.")] = None,
+    model: ModelOption = None,
+    recursive: RecursiveOption = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write results to FILE.json or FILE.csv.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON list on standard output.")] = False,
+    model_weights: WeightsOption = None,
+    ensemble: EnsembleOption = "distribution",
+    normalize: Annotated[
+        Method | None,
+        typer.Option(help="Normalise within each group and rank (default when ranking: minmax)."),
+    ] = None,
+    normalizer: NormalizerOption = None,
+    group_by: Annotated[
+        GroupBy | None, typer.Option(help="Groups to rank within: parent folder, or none (all photos).")
+    ] = None,
+    manifest: ManifestOption = None,
+    scale: ScaleOption = None,
+    batch_size: BatchSizeOption = 32,
+    workers: WorkersOption = None,
+) -> None:
+    """Score photos; results keep the input order. Exits non-zero only when nothing could be scored.
+
+    --normalize, --normalizer, --group-by, --manifest or --scale add normalized_score, rank and group.
+
+    By default they rank within each parent folder, MinMax-normalised; results wait for their group.
+    """
+    if output is not None and output.suffix.lower() not in WRITERS:
+        raise fail(f"{output}: unknown output format; use a .json or .csv file name")
+    ranked = any(o is not None for o in (normalize, normalizer, group_by, manifest, scale))
+    files, groups = _photos_and_groups(paths, manifest, group_by, recursive)
+    scorer = _scorer(model, model_weights, ensemble, batch_size, workers)
+    fitted = _load_normalizer(normalizer, normalize, scorer)
+    names = [m.name for m in scorer.models]
+    failures: list[ScoreResult] = []
+    with ExitStack() as stack:
+        writers = []
+        if output is not None:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            stream = stack.enter_context(output.open("w", encoding="utf-8", newline=""))
+            writers.append(WRITERS[output.suffix.lower()](stream, names, ranked))
+        if as_json:
+            writers.append(JsonListWriter(sys.stdout, names, ranked))
+        results = stack.enter_context(_scored(scorer, files))
+        if fitted is not None and group_by == "none":
+            results = normalize_each(results, fitted, scale or "0-1")
+        elif ranked:
+            results = score_groups(results, groups, normalize or "minmax", fitted, scale or "0-1")
+        for result in results:
+            for writer in writers:
+                writer.write(result)
+            if not as_json:
+                _print_line(result, ranked)
+            if result.error:
+                failures.append(result)
+        for writer in writers:
+            writer.close()
+    _summarise(len(files), failures, output)
+    if len(failures) == len(files):
+        raise typer.Exit(1)
+
+
+def _photos_and_groups(
+    paths: list[Path] | None, manifest: Path | None, group_by: GroupBy | None, recursive: bool
+) -> tuple[list[Path], list[str | None]]:
+    """The photos to score and each one's group, from paths (grouped by ``group_by``) or a manifest."""
+    if manifest is not None:
+        if paths or group_by is not None:
+            raise fail("--manifest names the photos and their groups: give no photo paths or --group-by")
+        try:
+            files, groups = read_manifest(manifest)
+        except ManifestError as exc:
+            raise fail(str(exc)) from exc
+        if not files:
+            raise fail(f"{manifest}: no photos listed", code=1)
+        return files, groups
+    if not paths:
+        raise fail("give photos or folders of photos, or --manifest listings.csv")
+    files = _find_photos(paths, recursive)
+    return files, group_labels(files, group_by or "parent")
+
+
+def _find_photos(paths: list[Path], recursive: bool) -> list[Path]:
+    try:
+        files = list(find_images(paths, recursive=recursive))
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from exc
+    if not files:
+        hint = "" if recursive else " (with -r, sub-folders too)"
+        raise fail("no photos found in " + ", ".join(map(str, paths)) + hint, code=1)
+    return files
+
+
+def _scorer(
+    specs: list[str] | None, weights: str | None, ensemble: EnsembleMode, batch_size: int, workers: int | None
+) -> Scorer:
+    """Load the models into a Scorer, warning about untrained ones."""
+    try:
+        parsed = parse_weights(weights)
+        scorer = Scorer(
+            _load_models(specs), batch_size=batch_size, workers=workers, weights=parsed, ensemble=ensemble
+        )
+    except ValueError as exc:
+        raise fail(f"--model-weights {weights}: {exc}" if weights else str(exc)) from exc
+    for loaded in scorer.models:
+        warn_if_untrained(loaded.name, loaded.card)
+    return scorer
+
+
+def _load_normalizer(path: Path | None, method: Method | None, scorer: Scorer) -> Normalizer | None:
+    """The fitted normaliser in ``path``, checked against the method asked for and the scorer's models."""
+    if path is None:
+        return None
+    try:
+        fitted = Normalizer.load(path)
+    except NormalizerFileError as exc:
+        raise fail(str(exc)) from exc
+    try:
+        fitted.check_ensemble([m.name for m in scorer.models], scorer.weights.tolist())
+    except ValueError as exc:
+        raise fail(f"{path}: {exc}") from exc
+    if method is not None and method != fitted.method:
+        raise fail(f"--normalize {method} differs from the method {fitted.method} of {path}; leave one out")
+    return fitted
+
+
+@contextmanager
+def _scored(scorer: Scorer, files: list[Path]) -> Iterator[Iterator[ScoreResult]]:
+    """Score ``files`` with a progress bar on a terminal."""
+    with _progress(len(files)) as progress:
+        task = progress.add_task("score", total=len(files))
+        yield _track(scorer.score(files), progress, task)
+
+
+def _track(results: Iterator[ScoreResult], progress: Progress, task: int) -> Iterator[ScoreResult]:
+    for result in results:
+        progress.advance(task)
+        yield result
+
+
+def _print_line(result: ScoreResult, ranked: bool = False) -> None:
+    if result.error:
+        print(f"  error  {result.path}: {result.error}")
+        return
+    line = f"{result.mean_score_prediction:5.2f} ± {result.std_score_prediction:4.2f}  "
+    if ranked:
+        rank = "" if result.rank is None else f"#{result.rank}"
+        line += f"{result.normalized_score:7.2f} {rank:>5}  "
+    print(line + result.path)
+
+
+def _summarise(total: int, failures: list[ScoreResult], output: Path | None) -> None:
+    scored = total - len(failures)
+    err.print(f"Scored {scored} of {total} photos; {len(failures)} could not be scored.", highlight=False)
+    for failure in failures[:20]:
+        err.print(f"  {failure.path}: {failure.error}", highlight=False, markup=False)
+    if len(failures) > 20:
+        err.print(f"  ... and {len(failures) - 20} more (see the error field of the output)", highlight=False)
+    if output is not None:
+        err.print(f"Results written to {output}", highlight=False)
+
+
+def rank(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="A listing folder (or several, or photos); with -r, a folder of listing folders."
+        ),
+    ] = None,
+    model: ModelOption = None,
+    recursive: RecursiveOption = False,
+    manifest: ManifestOption = None,
+    model_weights: WeightsOption = None,
+    ensemble: EnsembleOption = "distribution",
+    normalize: Annotated[
+        Method | None, typer.Option(help="Normalisation within each listing (default: minmax).")
+    ] = None,
+    normalizer: NormalizerOption = None,
+    scale: ScaleOption = None,
+    flag_below: Annotated[
+        float, typer.Option(help="Flag photos whose mean score (1..10) is below this.")
+    ] = DEFAULT_FLAG_BELOW,
+    html: Annotated[
+        Path | None, typer.Option(help="Write a contact sheet (one HTML file, thumbnails inside) here.")
+    ] = None,
+    batch_size: BatchSizeOption = 32,
+    workers: WorkersOption = None,
+) -> None:
+    """Rank each listing's photos best first, name a cover photo and flag weak photos.
+
+    A listing is a folder of photos, or a listing_id of --manifest.
+
+    Exits non-zero only when nothing could be scored.
+    """
+    files, groups = _photos_and_groups(paths, manifest, None, recursive)
+    scorer = _scorer(model, model_weights, ensemble, batch_size, workers)
+    fitted = _load_normalizer(normalizer, normalize, scorer)
+    failures: list[ScoreResult] = []
+    flagged = listings = 0
+    how = (
+        "the normaliser " + str(normalizer) if normalizer else f"{normalize or 'minmax'} within each listing"
+    )
+    about = (
+        f"Models {', '.join(m.name for m in scorer.models)}; scores {how}, scale {scale or '0-1'} "
+        f"(mean ± std on 1..10 in brackets); flagged: mean score below {flag_below:g}."
+    )
+    with ExitStack() as stack:
+        sheet = stack.enter_context(ContactSheet(html, about=about, flag_below=flag_below)) if html else None
+        results = stack.enter_context(_scored(scorer, files))
+        for ranking in rank_groups(results, groups, normalize or "minmax", fitted, scale or "0-1"):
+            _print_ranking(ranking, flag_below)
+            if sheet is not None:
+                sheet.add(ranking)
+            failures += [r for r in ranking.results if not r.ok]
+            flagged += len(ranking.flagged(flag_below))
+            listings += 1
+    _summarise(len(files), failures, None)
+    err.print(f"Listings: {listings}; photos flagged below {flag_below:g}: {flagged}.", highlight=False)
+    if html is not None:
+        err.print(f"Contact sheet written to {html}", highlight=False)
+    if len(failures) == len(files):
+        raise typer.Exit(1)
+
+
+def _print_ranking(ranking: Ranking, flag_below: float) -> None:
+    cover = ranking.cover
+    print(f"{ranking.title}, cover {cover.path if cover else '(none: no photo could be scored)'}")
+    print(f"  {'rank':>4}  {'score':>7}  {'mean ± std':^12}  photo")
+    flagged = {id(r) for r in ranking.flagged(flag_below)}
+    for result in ranking.results:
+        if not result.ok:
+            print(f"  {'-':>4}  {'-':>7}  {'error':<12}  {result.path}: {result.error}")
+            continue
+        mark = "  cover" if result is cover else ""
+        mark += f"  flagged: below {flag_below:g}" if id(result) in flagged else ""
+        print(
+            f"  {result.rank:>4}  {result.normalized_score:7.2f}  {result.mean_score_prediction:5.2f} ± "
+            f"{result.std_score_prediction:4.2f}  {result.path}{mark}"
+        )
+    print()
+
+
+def normalizer_fit(
+    paths: Annotated[list[Path], typer.Argument(help="Reference photos and/or folders of photos.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the normaliser (norm.json).")],
+    model: ModelOption = None,
+    recursive: RecursiveOption = False,
+    model_weights: WeightsOption = None,
+    ensemble: EnsembleOption = "distribution",
+    method: Annotated[Method, typer.Option(help="How scores are spread (see README).")] = "percentile",
+    batch_size: BatchSizeOption = 32,
+    workers: WorkersOption = None,
+) -> None:
+    """Fit a normaliser on reference photos; `score --normalizer` and `rank --normalizer` apply it."""
+    files = _find_photos(paths, recursive)
+    scorer = _scorer(model, model_weights, ensemble, batch_size, workers)
+    means: list[float] = []
+    failures: list[ScoreResult] = []
+    with _scored(scorer, files) as results:
+        for result in results:
+            if result.ok:
+                means.append(round(result.mean_score_prediction, DECIMALS))  # type: ignore[arg-type]
+            else:
+                failures.append(result)
+    _summarise(len(files), failures, None)
+    if len(set(means)) < 2:
+        raise fail("a reference needs at least two photos with different scores", code=1)
+    fitted = replace(
+        Normalizer.fit(method, means),
+        models=tuple(m.name for m in scorer.models),
+        weights=tuple(scorer.weights.tolist()),
+    )
+    err.print(
+        f"Fitted {method} on {len(means)} photos; normaliser written to {fitted.save(out)}", highlight=False
+    )
