@@ -243,13 +243,7 @@ def _keras3_mobilenet_targets(net: NimaNet, weights: KerasWeights) -> Iterator[t
         "depthwise_conv2d": [b.conv_dw for b in blocks],
         "batch_normalization": [backbone.bn1, *(bn for b in blocks for bn in (b.bn1, b.bn2))],
     }
-    for kind, modules in expected.items():
-        names = _numbered(weights, kind)
-        if len(names) != len(modules):
-            raise KerasImportError(
-                f"expected {len(modules)} {kind} layers in a MobileNet, found {len(names)}"
-            )
-        yield from zip(names, modules, strict=True)
+    yield from _by_number(weights, expected, "a MobileNet")
     yield _dense_name(weights), net.head
 
 
@@ -257,14 +251,21 @@ def _inception_targets(net: NimaNet, weights: KerasWeights) -> Iterator[tuple[st
     """Keras numbers InceptionV3's layers as it creates them, which is timm's module order."""
     convs = [m for m in net.backbone.modules() if isinstance(m, nn.Conv2d)]
     norms = [m for m in net.backbone.modules() if isinstance(m, nn.BatchNorm2d)]
-    for kind, modules in (("conv2d", convs), ("batch_normalization", norms)):
+    yield from _by_number(weights, {"conv2d": convs, "batch_normalization": norms}, "an InceptionV3")
+    yield _dense_name(weights), net.head
+
+
+def _by_number(
+    weights: KerasWeights, expected: dict[str, list[nn.Module]], architecture: str
+) -> Iterator[tuple[str, nn.Module]]:
+    """Pair each kind's numbered Keras layers with the modules in order; the counts must agree."""
+    for kind, modules in expected.items():
         names = _numbered(weights, kind)
         if len(names) != len(modules):
             raise KerasImportError(
-                f"expected {len(modules)} {kind} layers in an InceptionV3, found {len(names)}"
+                f"expected {len(modules)} {kind} layers in {architecture}, found {len(names)}"
             )
         yield from zip(names, modules, strict=True)
-    yield _dense_name(weights), net.head
 
 
 def _load(net: NimaNet, weights: KerasWeights, targets: Iterator[tuple[str, nn.Module]], path: Path) -> None:
