@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from photoscore.modelcard import ModelCard
 
@@ -28,3 +29,9 @@ def warn_if_untrained(name: str, card: ModelCard) -> None:
         err.print(
             f"[yellow]warning:[/yellow] {escape(name)} has an untrained score head: its scores mean nothing."
         )
+
+
+def progress_bar(label: str) -> Progress:
+    """A photo-count progress bar on standard error, drawn only on a terminal."""
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=err, disable=not err.is_terminal, transient=True)

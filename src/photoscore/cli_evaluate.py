@@ -9,11 +9,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from photoscore.atomic import atomic_open
-from photoscore.cli_console import err, fail
+from photoscore.cli_console import err, fail, progress_bar
 from photoscore.data.mos import MosError, convert_mos_csv, parse_scale
 from photoscore.evaluate import Evaluation, evaluate_photos
 from photoscore.labels import LabelEntry, LabelFileError, read_labels
@@ -76,7 +75,7 @@ def evaluate(
         for m in scorer.models
         if m.card.kind == "untrained"
     ]
-    with _progress() as bar:
+    with progress_bar("evaluating") as bar:
         task = bar.add_task("evaluating", total=len(entries))
         evaluation = evaluate_photos(entries, image_dir, scorer, img_format, lambda: bar.advance(task))
     inputs = {
@@ -138,11 +137,6 @@ def _scorer(specs: list[str], batch_size: int, workers: int | None) -> Scorer:
         return Scorer(models, batch_size=batch_size, workers=workers)
     except (ModelFileError, ValueError) as exc:
         raise fail(str(exc)) from exc
-
-
-def _progress() -> Progress:
-    columns = (TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    return Progress(*columns, console=err, disable=not err.is_terminal, transient=True)
 
 
 def _write(

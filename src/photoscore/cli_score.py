@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import Progress
 
-from photoscore.cli_console import err, fail, parse_weights, warn_if_untrained
+from photoscore.cli_console import err, fail, parse_weights, progress_bar, warn_if_untrained
 from photoscore.images import find_images
 from photoscore.scoring.contact_sheet import ContactSheet
 from photoscore.scoring.engine import Scorer, ScoreResult
@@ -31,30 +31,17 @@ from photoscore.scoring.listing import (
 from photoscore.scoring.normalize import Method, Normalizer, NormalizerFileError, Scale
 from photoscore.scoring.onnx_model import ModelFileError, OnnxNimaModel
 from photoscore.scoring.output import DECIMALS, WRITERS, JsonListWriter
-from photoscore.scoring.registry import default_model, resolve_model
+from photoscore.scoring.registry import model_files
 
 
 def _load_models(specs: list[str] | None) -> list[OnnxNimaModel]:
     try:
+        paths = model_files(specs)
         if not specs:
-            path = default_model()
-            err.print(f"Using the bundled default model {path.stem}.", highlight=False)
-            return [OnnxNimaModel(path)]
-        return [OnnxNimaModel(resolve_model(spec)) for spec in specs]
+            err.print(f"Using the bundled default model {paths[0].stem}.", highlight=False)
+        return [OnnxNimaModel(path) for path in paths]
     except ModelFileError as exc:
         raise fail(str(exc)) from exc
-
-
-def _progress(total: int) -> Progress:
-    return Progress(
-        TextColumn("scoring"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not err.is_terminal,
-        transient=True,
-    )
 
 
 ModelOption = Annotated[
@@ -216,7 +203,7 @@ def _load_normalizer(path: Path | None, method: Method | None, scorer: Scorer) -
 @contextmanager
 def _scored(scorer: Scorer, files: list[Path]) -> Iterator[Iterator[ScoreResult]]:
     """Score ``files`` with a progress bar on a terminal."""
-    with _progress(len(files)) as progress:
+    with progress_bar("scoring") as progress:
         task = progress.add_task("score", total=len(files))
         yield _track(scorer.score(files), progress, task)
 

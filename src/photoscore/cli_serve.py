@@ -13,7 +13,7 @@ from photoscore.cli_console import err, fail, parse_weights, warn_if_untrained
 from photoscore.scoring.ensemble import EnsembleMode, model_weights
 from photoscore.scoring.listing import DEFAULT_FLAG_BELOW
 from photoscore.scoring.onnx_model import ModelFileError, read_card
-from photoscore.scoring.registry import default_model, resolve_model
+from photoscore.scoring.registry import model_files
 
 EXTRAS = ("fastapi", "uvicorn", "python_multipart")
 API_KEY_ENV = "PHOTOSCORE_API_KEY"
@@ -126,7 +126,7 @@ def serve(
 def _model_files(specs: list[str] | None) -> list[str]:
     """Model files for ``--model`` arguments (the bundled default without any), each checked to load."""
     try:
-        paths = [resolve_model(spec) for spec in specs] if specs else [default_model()]
+        paths = model_files(specs)
         for path in paths:
             warn_if_untrained(path.stem, read_card(path))
     except ModelFileError as exc:

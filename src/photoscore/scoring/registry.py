@@ -93,3 +93,8 @@ def default_model() -> Path:
             "FILE.onnx (make one with `photoscore train`, or see `photoscore models list`)."
         )
     return path
+
+
+def model_files(specs: list[str] | None) -> list[Path]:
+    """Files for ``--model`` arguments: each resolved, or the bundled default when there are none."""
+    return [resolve_model(spec) for spec in specs] if specs else [default_model()]
