@@ -40,12 +40,19 @@ def livec_dir() -> Path:
 
 
 def write_colour_model(
-    path: Path, name: str = "colour", input_size: tuple[int, int] = (32, 32), seed: int = 0
+    path: Path,
+    name: str = "colour",
+    input_size: tuple[int, int] = (32, 32),
+    seed: int = 0,
+    preprocessing: Preprocessing | None = None,
 ) -> Path:
     """A small real ONNX NIMA-shaped model: global average pool -> linear(3, 10) -> softmax.
 
     Its scores depend on the photo's mean colour, so different photos get different, checkable scores.
+    ``preprocessing`` (its input size wins over ``input_size``) goes into the card.
     """
+    preprocessing = preprocessing or Preprocessing(input_size=input_size, mean=(127.5,) * 3, std=(127.5,) * 3)
+    input_size = preprocessing.input_size
     weights = np.random.default_rng(seed).normal(size=(3, 10)).astype(np.float32)
     nodes = [
         helper.make_node("GlobalAveragePool", ["image"], ["pooled"]),
@@ -66,7 +73,7 @@ def write_colour_model(
         name=name,
         kind="technical",
         backbone="mean-colour",
-        preprocessing=Preprocessing(input_size=input_size, mean=(127.5,) * 3, std=(127.5,) * 3),
+        preprocessing=preprocessing,
         source="photoscore test fixture",
     )
     entry = model.metadata_props.add()

@@ -65,6 +65,8 @@ def models_list(
             )
             continue
         size = "x".join(map(str, card["preprocessing"]["input_size"]))
+        if card["preprocessing"].get("crop_from"):
+            size += f" centre crop of {'x'.join(map(str, card['preprocessing']['crop_from']))}"
         metrics = ", ".join(
             f"{k} {v:.3f}" for k, v in card["metrics"].items() if k.endswith(("srcc", "plcc"))
         )

@@ -94,7 +94,7 @@ class Scorer:
         self.workers = workers or os.cpu_count() or 1
         self.max_pixels = max_pixels
         self._preprocessings = list(dict.fromkeys(m.card.preprocessing for m in self.models))
-        biggest = max(max(p.input_size) for p in self._preprocessings)
+        biggest = max(max(p.decode_size) for p in self._preprocessings)
         reduced = all(p.reduced_jpeg_decode for p in self._preprocessings)
         self._decode_size = (biggest, biggest) if reduced else None
 

@@ -73,13 +73,20 @@ def eval_transform(prep: Preprocessing) -> Transform:
 
 
 def train_transform(prep: Preprocessing, augmentation: str, resize_ratio: float) -> Transform:
-    """``crop_flip``: squash to size*ratio, random crop, random horizontal flip (the original recipe);
-    ``flip``: squash and flip; ``none``: as evaluation."""
+    """``crop_flip``: a random input-size crop and a random horizontal flip (the original recipe squashes to
+    size*ratio first; a ``center_crop`` model crops anywhere in its ``crop_from`` squash); ``flip``: as
+    evaluation, flipped half the time; ``none``: as evaluation."""
     if augmentation == "none":
         return eval_transform(prep)
     height, width = prep.input_size
-    ratio = resize_ratio if augmentation == "crop_flip" else 1.0
-    big = prep.model_copy(update={"input_size": (round(height * ratio), round(width * ratio))})
+    if augmentation == "flip":
+        big = prep
+    elif prep.crop_from is not None:
+        big = prep.model_copy(update={"input_size": prep.crop_from, "resize": "squash", "crop_from": None})
+    else:
+        big = prep.model_copy(
+            update={"input_size": (round(height * resize_ratio), round(width * resize_ratio))}
+        )
 
     def transform(image: Image.Image) -> torch.Tensor:
         pixels = big.to_array(image)
