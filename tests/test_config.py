@@ -68,6 +68,7 @@ def test_typo_is_rejected_with_the_valid_keys(tmp_path):
         ("[1, 2]", "expected a JSON object"),
         ('{"batch_size": 0}', "batch_size: Input should be greater than or equal to 1"),
         ('{"n_classes": 5}', "n_classes"),
+        ('{"image_size": 224, "crop_from_size": 200}', "crop_from_size 200 is smaller than image_size 224"),
     ],
 )
 def test_bad_configs_name_the_problem(tmp_path, text, expected):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -144,7 +145,7 @@ def test_resume_after_kill_keeps_every_epoch_once(blur_sets, tmp_path):
     assert Scorer([job / "model.onnx"]).score_one(images / "coffee-0-blur0.jpg").error is None
 
 
-def test_missing_images_are_reported_once_and_skipped(blur_sets, tmp_path):
+def test_missing_images_are_reported_once_and_skipped(blur_sets, tmp_path, caplog):
     samples, _, images = blur_sets
     entries = json.loads(samples.read_text())[:15]
     entries.append({"image_id": "not-there", "label": blur_label(0)})
@@ -152,11 +153,19 @@ def test_missing_images_are_reported_once_and_skipped(blur_sets, tmp_path):
     labels.write_text(json.dumps(entries))
     config = TrainConfig(
         base_model_name="EfficientNetLite0", weights="offline", epochs_train_dense=1, epochs_train_all=0,
-        img_format="jpg", validation_fraction=0.2, batch_size=8,
+        img_format="jpg", validation_fraction=0.2, batch_size=8, cached_views=3,
     )  # fmt: skip
-    job = start_training(config, labels, images, tmp_path / "jobs")
+    with caplog.at_level(logging.INFO, logger="photoscore"):
+        job = start_training(config, labels, images, tmp_path / "jobs")
+    # each of the three cached views meets the missing photo; it is listed once
     skipped = (job.root / "skipped_images.tsv").read_text().splitlines()
     assert skipped == ["not-there\timage file not found"]
+    views = [r.getMessage() for r in caplog.records if r.getMessage().startswith("features (train")]
+    assert [v.split(":")[0] for v in views] == [
+        "features (train)", "features (train, augmented view 2/3)", "features (train, augmented view 3/3)"
+    ]  # fmt: skip
+    counts = {v.split(": ")[1].split(" photos")[0] for v in views}
+    assert len(counts) == 1, views  # every view holds the same decodable photos
     assert job.onnx_path.is_file()
     strict = config.model_copy(update={"fail_on_missing_images": True})
     with pytest.raises(RuntimeError, match="fail_on_missing_images"):

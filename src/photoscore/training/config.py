@@ -44,6 +44,11 @@ class TrainConfig(BaseModel):
     name: str | None = Field(None, description="model name in the exported card [default: job folder name]")
     kind: Literal["aesthetic", "technical"] = "aesthetic"
     image_size: int | None = Field(None, ge=32, description="network input side [default: the backbone's]")
+    crop_from_size: int | None = Field(
+        None,
+        ge=32,
+        description="squash photos to this side and feed the centre crop (random crops in training)",
+    )
     weights: Literal["auto", "offline", "hub", "none"] = "auto"
     feature_levels: Literal["last", "all"] = Field(
         "last", description="pool the last layer (NIMA as published) or every backbone stage too"
@@ -55,6 +60,12 @@ class TrainConfig(BaseModel):
     augmentation: Literal["crop_flip", "flip", "none"] = "crop_flip"
     train_resize_ratio: float = Field(256 / 224, ge=1, description="resize to size*ratio, then random-crop")
     cache_features: bool = Field(True, description="phase 1: compute the frozen backbone once per image")
+    cached_views: int = Field(
+        1,
+        ge=1,
+        description="phase 1 with cache_features: views cached per training photo, the first as scored, the "
+        "others augmented; an epoch draws as many cached views as there are photos",
+    )
     fail_on_missing_images: bool = False
 
     @model_validator(mode="before")
@@ -68,6 +79,14 @@ class TrainConfig(BaseModel):
                 )
                 data = {k: v for k, v in data.items() if k not in IGNORED_ORIGINAL_KEYS}
         return data
+
+    @model_validator(mode="after")
+    def _check_crop(self) -> TrainConfig:
+        if self.crop_from_size and self.image_size and self.crop_from_size < self.image_size:
+            raise ValueError(
+                f"crop_from_size {self.crop_from_size} is smaller than image_size {self.image_size}"
+            )
+        return self
 
 
 def load_config(path: str | Path) -> TrainConfig:

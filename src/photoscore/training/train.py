@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from photoscore import labels as label_files
 from photoscore.metrics import evaluate_predictions
 from photoscore.modelcard import ModelCard
+from photoscore.preprocess import Preprocessing
 from photoscore.training.config import TrainConfig
 from photoscore.training.data import Batch, PhotoDataset, Sample, collate, eval_transform, train_transform
 from photoscore.training.export import export_onnx
@@ -108,9 +109,8 @@ class Trainer:
             config.base_model_name, weights=config.weights, dropout=config.dropout_rate,
             feature_levels=config.feature_levels,
         )  # fmt: skip
-        if config.image_size:
-            size = (config.image_size, config.image_size)
-            self.net.preprocessing = self.net.preprocessing.model_copy(update={"input_size": size})
+        if config.image_size or config.crop_from_size:
+            self.net.preprocessing = _configured_preprocessing(self.net.preprocessing, config)
         if config.existing_weights:
             self.net.load_state_dict(_load_weights(Path(config.existing_weights)))
         if state.phase > 1 or state.epochs_done:
@@ -170,7 +170,9 @@ class Trainer:
             if train
             else eval_transform(prep)
         )
-        side = math.ceil(max(prep.input_size) * (self.config.train_resize_ratio if train else 1))
+        side = max(prep.decode_size)
+        if train and prep.crop_from is None:
+            side = math.ceil(side * self.config.train_resize_ratio)
         workers = self.config.num_workers_data_load if self.config.multiprocessing_data_load else 0
         return DataLoader(
             PhotoDataset(samples, transform, (side, side)),
@@ -212,12 +214,13 @@ class Trainer:
         if not self.config.cache_features:
             self._epochs(optimizer, scheduler, self.config.epochs_train_dense, self._train_epoch_images)
             return
-        train_x, train_y = self._features(self.split.train, "features (train)")
+        train_x, train_y = self._cached_views(self.split.train)
+        photos = len(train_x) // self.config.cached_views
         val_x, val_y = self._features(self.split.val, "features (validation)")
 
         def epoch(opt: Optimizer, sched: LRScheduler) -> float:
             self.net.train()
-            order = torch.randperm(len(train_x), generator=self._epoch_generator())
+            order = torch.randperm(len(train_x), generator=self._epoch_generator())[:photos]
             losses = []
             for start in range(0, len(order), self.config.batch_size):
                 index = order[start : start + self.config.batch_size]
@@ -358,13 +361,23 @@ class Trainer:
         images = images.to(self.device, non_blocking=True)
         return images.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else images
 
+    def _cached_views(self, samples: list[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features of every training photo as scored, then of ``cached_views - 1`` augmented views."""
+        views = [self._features(samples, "features (train)")]
+        for view in range(2, self.config.cached_views + 1):
+            title = f"features (train, augmented view {view}/{self.config.cached_views})"
+            views.append(self._features(samples, title, augmented=True))
+        return torch.cat([x for x, _ in views]), torch.cat([y for _, y in views])
+
     @torch.no_grad()
-    def _features(self, samples: list[Sample], title: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pooled backbone features of each decodable photo (no augmentation) and its label."""
+    def _features(
+        self, samples: list[Sample], title: str, augmented: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled backbone features of each decodable photo (augmented as in training if asked) and its label."""
         self.net.eval()
         began = time.perf_counter()
         feats, labels = [], []
-        for batch in self._batches(self._loader(samples, train=False), samples, title):
+        for batch in self._batches(self._loader(samples, train=augmented), samples, title):
             feats.append(self.net.features(self._to_device(batch.images)))
             labels.append(batch.labels.to(self.device))
         if not feats:
@@ -439,3 +452,12 @@ def _tensorboard(folder: Path):
     except ImportError:
         return None
     return SummaryWriter(str(folder))
+
+
+def _configured_preprocessing(prep: Preprocessing, config: TrainConfig) -> Preprocessing:
+    """The backbone's preprocessing with the config's input size and crop policy."""
+    size = config.image_size or prep.height
+    fields = dict(prep.model_dump(), input_size=(size, size))
+    if config.crop_from_size:
+        fields.update(resize="center_crop", crop_from=(config.crop_from_size, config.crop_from_size))
+    return Preprocessing(**fields)
