@@ -34,7 +34,8 @@ RECORD = HERE / "record"
 LIMITS = (
     "Technical quality only (exposure, focus, noise, blur, compression), not aesthetics or content. "
     "Trained on 813 photos from the LIVE In the Wild Challenge database: mostly phone photos, 500x500 "
-    "pixels; other sizes are resized to the input size, which loses fine detail in large photos."
+    "pixels. Every photo is squashed to 500x500 and only its centre 224x224 is judged, at that resolution: "
+    "flaws confined to the edges are not seen."
 )
 SCALE_NOTE = (
     "Scores map LIVE's 0-100 mean opinion scale linearly onto 1..10: score = 1 + 9 * MOS / 100, "
