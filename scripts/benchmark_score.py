@@ -64,7 +64,7 @@ def default_model() -> Path:
 def decode_rate(files: list[Path], model: OnnxNimaModel, workers: int) -> float:
     """Photos/s of decoding + preprocessing alone, on the same thread pool size as the engine."""
     prep = model.card.preprocessing
-    size = (max(prep.input_size),) * 2
+    size = (max(prep.decode_size),) * 2
 
     def decode(path: Path) -> np.ndarray:
         return prep.to_array(load_image(path, min_size=size))
