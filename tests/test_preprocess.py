@@ -16,14 +16,9 @@ from conftest import write_colour_model
 UNIT = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
 
 
-def crop_prep(input_side: int = 224, from_side: int = 500, **extra) -> Preprocessing:
-    return Preprocessing(
-        input_size=(input_side, input_side),
-        resize="center_crop",
-        crop_from=(from_side, from_side),
-        **UNIT,
-        **extra,
-    )
+def crop_prep() -> Preprocessing:
+    """224 px centre crops of photos squashed to 500x500, pixels unnormalised."""
+    return Preprocessing(input_size=(224, 224), resize="center_crop", crop_from=(500, 500), **UNIT)
 
 
 def coordinate_photo(side: int = 500) -> Image.Image:

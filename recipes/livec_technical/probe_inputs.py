@@ -21,6 +21,7 @@ from reproduce import REPO, folds_of
 from scipy.stats import pearsonr, spearmanr
 
 from photoscore.data.mos import convert_mos_csv, parse_scale
+from photoscore.distribution import mean_score
 from photoscore.images import find_images, image_id_for, load_image
 from photoscore.training.nima import NimaNet
 
@@ -88,7 +89,7 @@ def main() -> None:
         ]
         features.append(stage_features(net, torch.from_numpy(np.stack(arrays))))
     x = np.concatenate(features)
-    scores = np.array([np.dot(e.label, np.arange(1, 11)) / sum(e.label) for e in entries])
+    scores = mean_score([e.label for e in entries])
     row = {e.image_id: i for i, e in enumerate(entries)}
 
     srcc, plcc = [], []
