@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from photoscore.labels import read_labels, split_labels
 from photoscore.metrics import emd
@@ -21,6 +22,7 @@ from photoscore.scoring.engine import Scorer
 from photoscore.scoring.onnx_model import OnnxNimaModel
 from photoscore.training.config import TrainConfig
 from photoscore.training.export import build_and_export
+from photoscore.training.nima import NimaNet
 from photoscore.training.train import start_training
 
 from conftest import blur_label, make_blur_set
@@ -170,3 +172,25 @@ def test_missing_images_are_reported_once_and_skipped(blur_sets, tmp_path, caplo
     strict = config.model_copy(update={"fail_on_missing_images": True})
     with pytest.raises(RuntimeError, match="fail_on_missing_images"):
         start_training(strict, labels, images, tmp_path / "jobs")
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_freeze_batchnorm_keeps_imagenet_statistics_while_weights_train(blur_sets, tmp_path, freeze):
+    samples, _, images = blur_sets
+    entries = json.loads(samples.read_text())[:16]
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps(entries))
+    config = TrainConfig(
+        base_model_name="EfficientNetLite0", weights="offline", epochs_train_dense=0, epochs_train_all=1,
+        img_format="jpg", validation_fraction=0.25, batch_size=4, freeze_batchnorm=freeze,
+    )  # fmt: skip
+    job = start_training(config, labels, images, tmp_path / "jobs")
+
+    imagenet = NimaNet.build("EfficientNetLite0", weights="offline").state_dict()
+    trained = job.load_weights("last")
+    statistics = [k for k in imagenet if k.endswith(("running_mean", "running_var"))]
+    weights = [k for k in imagenet if k.startswith("backbone.") and k.endswith("weight")]
+    assert statistics and weights
+    moved = [k for k in statistics if not torch.equal(imagenet[k], trained[k])]
+    assert (moved == []) if freeze else (len(moved) == len(statistics)), moved[:3]
+    assert all(not torch.equal(imagenet[k], trained[k]) for k in weights)  # every layer trained

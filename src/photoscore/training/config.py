@@ -66,6 +66,11 @@ class TrainConfig(BaseModel):
         description="phase 1 with cache_features: views cached per training photo, the first as scored, the "
         "others augmented; an epoch draws as many cached views as there are photos",
     )
+    freeze_batchnorm: bool = Field(
+        False,
+        description="phase 2: keep the backbone's BatchNorm statistics (ImageNet's) while its weights train; "
+        "steadier with small batches or a few hundred photos",
+    )
     fail_on_missing_images: bool = False
 
     @model_validator(mode="before")

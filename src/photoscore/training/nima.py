@@ -87,6 +87,13 @@ class NimaNet(nn.Module):
         for parameter in self.backbone.parameters():
             parameter.requires_grad = not frozen
 
+    def keep_batchnorm_statistics(self) -> None:
+        """Put the backbone's BatchNorm layers in eval mode: their running statistics stay as they are while
+        their weights still train. Call after ``train()``."""
+        for module in self.backbone.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
 
 def mean_score(distribution: torch.Tensor) -> torch.Tensor:
     """Mean score sum_i i * p_i over buckets 1..10, for (N, 10) probabilities."""

@@ -272,6 +272,8 @@ class Trainer:
         self.net.train()
         if self.state.phase == 1:
             self.net.backbone.eval()  # frozen: keep its BatchNorm statistics
+        elif self.config.freeze_batchnorm:
+            self.net.keep_batchnorm_statistics()
         losses = []
         loader = self._loader(self.split.train, train=True)
         title = f"phase {self.state.phase} epoch {self.state.epochs_done + 1}"
