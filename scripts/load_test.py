@@ -33,7 +33,7 @@ from photoscore.scoring.registry import default_model
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
-SERVE = "import typer; from photoscore.cli_serve import serve; typer.run(serve)"
+SERVE = "import typer; from photoscore.cli.serve import serve; typer.run(serve)"
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from photoscore.cli_data import data_app
+from photoscore.cli.data import data_app
 from photoscore.data.ava import REJECTED_FILE, SUMMARY_FILE, TEST_FILE, TRAIN_FILE
 from photoscore.labels import LabelEntry, read_labels, write_labels
 

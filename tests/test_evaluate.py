@@ -13,13 +13,14 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from photoscore.cli_evaluate import evaluate
+from photoscore.cli.evaluate import evaluate
 from photoscore.evaluate import EvaluationBuilder, Failure, evaluate_photos
 from photoscore.images import load_image
 from photoscore.labels import LabelEntry, write_labels
 from photoscore.metrics import evaluate_predictions
-from photoscore.scoring.engine import ModelScore, Scorer, ScoreResult
+from photoscore.scoring.engine import Scorer
 from photoscore.scoring.onnx_model import OnnxNimaModel
+from photoscore.scoring.results import ModelScore, ScoreResult
 
 METRIC_KEYS = {"n", "plcc", "srcc", "krcc", "accuracy", "emd", "emd_r1", "mean_abs_error", "rmse"}
 

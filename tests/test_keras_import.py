@@ -25,8 +25,8 @@ from skimage import data
 from typer.testing import CliRunner
 
 from photoscore import keras_pull
-from photoscore.cli_keras import import_keras as import_keras_command
-from photoscore.cli_keras import models_pull
+from photoscore.cli.keras import import_keras as import_keras_command
+from photoscore.cli.keras import models_pull
 from photoscore.distribution import mean_score
 from photoscore.scoring.engine import Scorer
 from photoscore.scoring.onnx_model import OnnxNimaModel

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from photoscore.scoring.engine import Scorer, ScoreResult
+from photoscore.scoring.engine import Scorer
 from photoscore.scoring.listing import (
     ManifestError,
     Ranking,
@@ -19,6 +19,7 @@ from photoscore.scoring.listing import (
     score_groups,
 )
 from photoscore.scoring.normalize import Normalizer
+from photoscore.scoring.results import ScoreResult
 
 
 def scored(name: str, mean: float) -> ScoreResult:

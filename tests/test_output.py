@@ -6,8 +6,8 @@ import csv
 import io
 import json
 
-from photoscore.scoring.engine import ModelScore, ScoreResult
 from photoscore.scoring.output import CsvWriter, JsonListWriter
+from photoscore.scoring.results import ModelScore, ScoreResult
 
 GOOD = ScoreResult(
     image_id="a",

@@ -272,7 +272,7 @@ def test_serve_command_binds_loopback_with_workers(models, photos, tmp_path):
 def test_serve_command_refuses_a_bad_model(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
-    code = "import typer; from photoscore.cli_serve import serve; typer.run(serve)"
+    code = "import typer; from photoscore.cli.serve import serve; typer.run(serve)"
     done = subprocess.run([sys.executable, "-c", code, "--model", str(bad)], capture_output=True, text=True)
     assert done.returncode == 2
     assert "not a readable ONNX model" in done.stderr
@@ -280,7 +280,7 @@ def test_serve_command_refuses_a_bad_model(tmp_path):
 
 def test_scoring_and_the_cli_module_need_no_web_framework():
     code = (
-        "import sys; import photoscore.cli_serve, photoscore.scoring.engine; "
+        "import sys; import photoscore.cli.serve, photoscore.scoring.engine; "
         "assert not {'fastapi', 'uvicorn', 'starlette'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

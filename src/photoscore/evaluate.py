@@ -20,7 +20,8 @@ import numpy as np
 from photoscore.distribution import mean_score
 from photoscore.labels import LabelEntry, image_path, labels_array
 from photoscore.metrics import evaluate_predictions
-from photoscore.scoring.engine import Scorer, ScoreResult
+from photoscore.scoring.engine import Scorer
+from photoscore.scoring.results import ScoreResult
 
 ENSEMBLE = "ensemble"
 

@@ -15,8 +15,8 @@ from types import TracebackType
 from typing import TextIO
 
 from photoscore.images import ImageError, load_image
-from photoscore.scoring.engine import ScoreResult
 from photoscore.scoring.listing import Ranking
+from photoscore.scoring.results import ScoreResult
 
 THUMBNAIL_PX = 320
 JPEG_QUALITY = 82

@@ -6,9 +6,8 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -16,40 +15,10 @@ from PIL import Image
 from photoscore.images import DEFAULT_MAX_PIXELS, ImageError, image_id_for, load_image, load_image_bytes
 from photoscore.preprocess import Preprocessing
 from photoscore.scoring.ensemble import EnsembleMode, check_mode, combine, model_weights
+from photoscore.scoring.listing import GroupBy, Ranking, group_labels, rank_groups
 from photoscore.scoring.normalize import Method, Normalizer, Scale
 from photoscore.scoring.onnx_model import OnnxNimaModel
-
-if TYPE_CHECKING:
-    from photoscore.scoring.listing import GroupBy, Ranking
-
-
-@dataclass
-class ModelScore:
-    """One model's opinion of one photo."""
-
-    mean: float
-    std: float
-    distribution: list[float] | None = None
-
-
-@dataclass
-class ScoreResult:
-    """The scores of one photo, or the reason it could not be scored."""
-
-    image_id: str
-    path: str
-    mean_score_prediction: float | None = None
-    std_score_prediction: float | None = None
-    distribution: list[float] | None = None
-    models: dict[str, ModelScore] = field(default_factory=dict)
-    error: str | None = None
-    normalized_score: float | None = None
-    rank: int | None = None
-    group: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
+from photoscore.scoring.results import ModelScore, ScoreResult
 
 
 @dataclass
@@ -124,8 +93,6 @@ class Scorer:
         """Score photos and rank them within groups: ``"parent"`` folders (listings), ``"none"`` (all
         photos together) or one label per path. Each :class:`~photoscore.scoring.listing.Ranking` lists
         its photos best first with ``normalized_score``, ``rank`` and a cover photo."""
-        from photoscore.scoring.listing import group_labels, rank_groups  # listing builds on this module
-
         files = [Path(p) for p in paths]
         groups = group_labels(files, group_by)
         return list(rank_groups(self.score(files), groups, normalize, normalizer, scale))

@@ -24,9 +24,8 @@ from typing import Literal
 
 import numpy as np
 
-from photoscore.scoring.engine import ScoreResult
 from photoscore.scoring.normalize import Method, Normalizer, Scale
-from photoscore.scoring.output import DECIMALS
+from photoscore.scoring.results import DECIMALS, ScoreResult
 
 GroupBy = Literal["parent", "none"]
 # Photos whose mean score (1..10) is below this are flagged. AVA's photo means average 5.4 with a std of

@@ -7,11 +7,10 @@ import json
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from photoscore.scoring.engine import ScoreResult
+from photoscore.scoring.results import DECIMALS, ScoreResult
 
 BASE_COLUMNS = ("image_id", "path", "mean_score_prediction", "std_score_prediction", "distribution")
 RANK_COLUMNS = ("normalized_score", "rank", "group")
-DECIMALS = 6
 
 
 def result_record(result: ScoreResult, model_names: Sequence[str], ranked: bool = False) -> dict[str, Any]:

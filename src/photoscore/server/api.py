@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from photoscore.scoring.engine import ScoreResult
 from photoscore.scoring.listing import rank_groups
 from photoscore.scoring.normalize import Method, Scale
 from photoscore.scoring.output import result_record
+from photoscore.scoring.results import ScoreResult
 from photoscore.server.errors import error_response
 from photoscore.server.service import ScoringService
 from photoscore.server.uploads import read_uploads

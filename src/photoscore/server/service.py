@@ -6,8 +6,9 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from photoscore.scoring.engine import Decoded, Scorer, ScoreResult
+from photoscore.scoring.engine import Decoded, Scorer
 from photoscore.scoring.onnx_model import OnnxNimaModel
+from photoscore.scoring.results import ScoreResult
 from photoscore.server.batcher import MicroBatcher
 from photoscore.server.settings import ServerSettings
 

@@ -1,7 +1,7 @@
 """The original project's entry points, ``./train-local`` and ``./predict``, run natively (no Docker).
 
-``python -m photoscore.legacy train-local --config-file C --samples-file S --image-dir D``
-``python -m photoscore.legacy predict --config-file C --image-source PATH [--weights-file W]``
+``python -m photoscore.cli.legacy train-local --config-file C --samples-file S --image-dir D``
+``python -m photoscore.cli.legacy predict --config-file C --image-source PATH [--weights-file W]``
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def _as_onnx(weights: Path, config_file: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="photoscore.legacy", description=__doc__)
+    parser = argparse.ArgumentParser(prog="photoscore.cli.legacy", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train-local", help="train from a config, a samples file and an image folder")
     train.add_argument("--config-file", required=True)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from photoscore.cli_console import err, fail
+from photoscore.cli.console import err, fail
 from photoscore.data.ava import (
     AVA_TAGS,
     REJECTED_FILE,

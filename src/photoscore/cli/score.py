@@ -1,4 +1,4 @@
-"""The scoring commands: ``score``, ``rank`` and ``normalizer fit`` (registered on the app in cli.py)."""
+"""The scoring commands: ``score``, ``rank`` and ``normalizer fit`` (registered on the app in cli/main.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from photoscore.cli_console import err, fail, parse_weights, progress_bar, warn_if_untrained
+from photoscore.cli.console import err, fail, parse_weights, progress_bar, warn_if_untrained
 from photoscore.images import find_images
 from photoscore.scoring.contact_sheet import ContactSheet
-from photoscore.scoring.engine import Scorer, ScoreResult
+from photoscore.scoring.engine import Scorer
 from photoscore.scoring.ensemble import EnsembleMode
 from photoscore.scoring.listing import (
     DEFAULT_FLAG_BELOW,
@@ -30,8 +30,9 @@ from photoscore.scoring.listing import (
 )
 from photoscore.scoring.normalize import Method, Normalizer, NormalizerFileError, Scale
 from photoscore.scoring.onnx_model import ModelFileError, OnnxNimaModel
-from photoscore.scoring.output import DECIMALS, WRITERS, JsonListWriter
+from photoscore.scoring.output import WRITERS, JsonListWriter
 from photoscore.scoring.registry import model_files
+from photoscore.scoring.results import DECIMALS, ScoreResult
 
 
 def _load_models(specs: list[str] | None) -> list[OnnxNimaModel]:

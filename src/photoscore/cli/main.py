@@ -10,12 +10,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from photoscore.cli_console import err, fail
-from photoscore.cli_data import data_app
-from photoscore.cli_evaluate import evaluate
-from photoscore.cli_keras import import_keras, models_pull
-from photoscore.cli_score import normalizer_fit, rank, score
-from photoscore.cli_serve import serve
+from photoscore.cli.console import err, fail
+from photoscore.cli.data import data_app
+from photoscore.cli.evaluate import evaluate
+from photoscore.cli.keras import import_keras, models_pull
+from photoscore.cli.score import normalizer_fit, rank, score
+from photoscore.cli.serve import serve
 from photoscore.scoring.onnx_model import ModelFileError, OnnxNimaModel
 from photoscore.scoring.registry import KNOWN_MODELS, default_model, installed_models
 

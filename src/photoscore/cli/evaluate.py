@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from photoscore.atomic import atomic_open
-from photoscore.cli_console import err, fail, progress_bar
+from photoscore.cli.console import err, fail, progress_bar
 from photoscore.data.mos import MosError, convert_mos_csv, parse_scale
 from photoscore.evaluate import Evaluation, evaluate_photos
 from photoscore.labels import LabelEntry, LabelFileError, read_labels

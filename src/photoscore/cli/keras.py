@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from photoscore.cli_console import err, fail
+from photoscore.cli.console import err, fail
 from photoscore.keras_pull import PULLABLE, PullError, pull
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from photoscore.cli_console import err, fail, parse_weights, warn_if_untrained
+from photoscore.cli.console import err, fail, parse_weights, warn_if_untrained
 from photoscore.scoring.ensemble import EnsembleMode, model_weights
 from photoscore.scoring.listing import DEFAULT_FLAG_BELOW
 from photoscore.scoring.onnx_model import ModelFileError, read_card
