@@ -128,6 +128,19 @@ def test_models_list_shows_installed_cards_and_known_models(tmp_path, colour_mod
     assert any(k["name"] == "idealo-aesthetic" for k in listing["known"])
     table = photoscore("models", "list", env=env)
     assert "my-model" in table.stdout and "idealo-technical" in table.stdout
+    assert "licence:" not in table.stdout
+
+
+def test_models_list_shows_a_cards_licence(tmp_path, colour_model):
+    from photoscore.scoring.onnx_model import OnnxNimaModel
+    from photoscore.training.export import replace_card
+
+    path = colour_model("research-model")
+    terms = "research and learning use only; no commercial use"
+    replace_card(path, OnnxNimaModel(path).card.model_copy(update={"license": terms}))
+    env = {"PATH": "/usr/bin:/bin", "PHOTOSCORE_MODEL_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    table = photoscore("models", "list", env=env)
+    assert f"licence: {terms}" in table.stdout
 
 
 def test_score_with_an_installed_model_name(tmp_path, photo_dir, colour_model):

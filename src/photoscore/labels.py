@@ -1,7 +1,8 @@
 """Label files: read, validate, write, normalise, split and summarise.
 
 A label file is a JSON list ``[{"image_id": "231893", "label": [2, 8, 19, 36, 76, 52, 16, 9, 3, 2]}]``:
-10 non-negative numbers (vote counts for scores 1..10, or probabilities) with a positive sum per image.
+10 non-negative numbers (vote counts for scores 1..10, or probabilities) with a positive sum per image,
+and optionally the photo's ``"scene"`` (a data set's own scene name, such as PARA's ``"indoor"``).
 The image of an entry is ``<image_dir>/<image_id>.<img_format>``, or ``<image_id>.<ext>`` with any
 supported extension when no format is given, so an id never names a path outside the image folder.
 """
@@ -14,7 +15,7 @@ import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,10 +31,12 @@ MAX_REPORTED_PROBLEMS = 20
 
 @dataclass(frozen=True)
 class LabelEntry:
-    """One image and its 10 bucket values (vote counts or probabilities) for scores 1..10."""
+    """One image and its 10 bucket values (vote counts or probabilities) for scores 1..10, and its scene
+    (``indoor``, ``building``...) where the data set names one."""
 
     image_id: str
     label: tuple[float, ...]
+    scene: str | None = None
 
     @property
     def mean(self) -> float:
@@ -115,10 +118,17 @@ def _parse_entry(item: object) -> LabelEntry:
     if not isinstance(item, dict):
         raise ValueError(f"expected an object with image_id and label, got {type(item).__name__}")
     try:
-        return LabelEntry(check_image_id(item["image_id"]), check_label(item["label"]))
+        return LabelEntry(check_image_id(item["image_id"]), check_label(item["label"]), _check_scene(item))
     except KeyError:
         missing = [key for key in ("image_id", "label") if key not in item]
         raise ValueError(f"missing {' and '.join(missing)}") from None
+
+
+def _check_scene(item: dict[str, Any]) -> str | None:
+    scene = item.get("scene")
+    if scene is not None and not (isinstance(scene, str) and scene.strip()):
+        raise ValueError(f"scene must be a non-empty string, got {scene!r}")
+    return scene
 
 
 def _id_suffix(item: object) -> str:
@@ -140,7 +150,8 @@ def read_labels(path: str | os.PathLike[str]) -> list[LabelEntry]:
 def entry_json(entry: LabelEntry) -> str:
     """One entry as compact JSON; whole numbers (vote counts) are written without a decimal point."""
     values = ", ".join(map(_json_number, entry.label))
-    return f'{{"image_id": {json.dumps(entry.image_id)}, "label": [{values}]}}'
+    scene = "" if entry.scene is None else f', "scene": {json.dumps(entry.scene)}'
+    return f'{{"image_id": {json.dumps(entry.image_id)}, "label": [{values}]{scene}}}'
 
 
 def _json_number(value: float) -> str:
@@ -186,7 +197,7 @@ def write_labels(path: str | os.PathLike[str], entries: Iterable[LabelEntry]) ->
 
 def normalize_labels(entries: Iterable[LabelEntry]) -> list[LabelEntry]:
     """Entries with each label scaled to sum to 1."""
-    return [LabelEntry(e.image_id, tuple(float(v) for v in normalize(e.label))) for e in entries]
+    return [replace(e, label=tuple(float(v) for v in normalize(e.label))) for e in entries]
 
 
 def labels_array(entries: Sequence[LabelEntry]) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""``photoscore data``: AVA and mean-opinion-score files to label files, splits and statistics."""
+"""``photoscore data``: AVA, PARA and mean-opinion-score files to label files, splits, selections and
+statistics."""
 
 from __future__ import annotations
 
@@ -29,10 +30,11 @@ from photoscore.data.ava import (
     resolve_categories,
 )
 from photoscore.data.mos import DEFAULT_STD, MosError, convert_mos_csv, parse_scale
+from photoscore.data.para import DEFAULT_SPREAD, IMAGES_DIR, TERMS, ParaError, convert_para
 from photoscore.labels import LabelFileError, LabelStats, label_stats, read_labels, split_labels, write_labels
 
 data_app = typer.Typer(
-    help="Prepare training data: AVA and mean opinion scores to label files, splits, statistics.",
+    help="Prepare training data: AVA, PARA and mean opinion scores to label files, splits, statistics.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
@@ -196,6 +198,51 @@ def from_mos(
         for note in conversion.notes[:MAX_SHOWN]:
             _say(f"  {note}")
     _say(f"Wrote {len(conversion.entries)} labels to {out}")
+
+
+@data_app.command()
+def para(
+    para_dir: Annotated[Path, typer.Option("--para", help="PARA folder: annotation/ and imgs/session<N>/.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the label files and images/ links.")],
+    spread: Annotated[
+        float, typer.Option(min=0.0, help="Std on 1..10 of train labels made from a mean score.")
+    ] = DEFAULT_SPREAD,
+) -> None:
+    """PARA to para_train.json (every photo not in the test split) and para_test.json (the official GIAA
+    test split, real vote distributions, with scenes), plus a flat images/ folder of links."""
+    try:
+        summary = convert_para(para_dir, out, spread)
+    except (ParaError, OSError) as exc:
+        raise fail(str(exc)) from exc
+    _say(f"train: {summary.train} photos from {summary.train_source}")
+    scenes = ", ".join(f"{name} {count}" for name, count in summary.scenes.most_common())
+    _say(f"test: {summary.test} photos ({scenes})")
+    if summary.missing_photos:
+        shown = ", ".join(summary.missing_photos[:MAX_SHOWN])
+        _say(f"left out {len(summary.missing_photos)} labelled photos not found under imgs/: {shown}")
+    _say(f"Wrote {out}/para_train.json, para_test.json; photos in {out / IMAGES_DIR}")
+    _say(f"Terms: {TERMS}")
+    if not summary.train and not summary.test:
+        raise fail(f"no labelled photo was found under {para_dir / 'imgs'}", code=1)
+
+
+@data_app.command("select")
+def select_command(
+    labels: Annotated[Path, typer.Argument(help="Label file (JSON).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Label file to write.")],
+    scene: Annotated[list[str], typer.Option(help="Keep entries of this scene (repeat for several).")],
+) -> None:
+    """Keep the entries of some scenes (e.g. --scene indoor --scene building)."""
+    try:
+        entries = read_labels(labels)
+        kept = [e for e in entries if e.scene in set(scene)]
+        write_labels(out, kept)
+    except (LabelFileError, OSError) as exc:
+        raise fail(str(exc)) from exc
+    if not kept:
+        known = sorted({e.scene for e in entries if e.scene})
+        raise fail(f"no entry of {labels} has the scene {', '.join(scene)} (its scenes: {known or 'none'})")
+    _say(f"{len(kept)} of {len(entries)} entries -> {out}")
 
 
 @data_app.command("split")

@@ -71,8 +71,11 @@ def models_list(
             f"{k} {v:.3f}" for k, v in card["metrics"].items() if k.endswith(("srcc", "plcc"))
         )
         out.print(f"  [bold]{shown}[/bold]  {card['kind']}, {card['backbone']}, {size}", highlight=False)
+        licence = f"\n      licence: {card['license']}" if card.get("license") else ""
         out.print(
-            f"      metrics: {metrics or 'none'}\n      path: {entry['path']}", highlight=False, markup=False
+            f"      metrics: {metrics or 'none'}{licence}\n      path: {entry['path']}",
+            highlight=False,
+            markup=False,
         )
     out.print("\n[bold]Known models[/bold] (not shipped)")
     for k in KNOWN_MODELS:
