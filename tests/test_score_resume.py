@@ -16,6 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from photoscore.scoring.results import ModelScore, ScoreResult
+from photoscore.scoring.resume import PartialFileError, PartialRun
+
 LISTINGS, PHOTOS_PER_LISTING = 4, 50
 
 
@@ -105,3 +108,63 @@ def test_killed_run_keeps_the_old_file_and_resume_scores_only_the_rest(listings,
     assert sorted(r["path"] for r in records) == sorted({r["path"] for r in records})  # each photo once
     assert len(records) == total and not any(r["error"] for r in records)
     assert out.read_bytes() == previous  # the same bytes as the clean run: scores, normalisation, ranks
+
+
+def _result(index: int) -> ScoreResult:
+    mean = 1 + index / 7
+    return ScoreResult(
+        f"p{index}", f"photos/p{index}.jpg", mean, 1.0, [0.1] * 10, {"m": ModelScore(mean, 1.0)}
+    )
+
+
+def test_a_row_cut_short_by_a_kill_is_dropped_and_scored_again(tmp_path):
+    path = tmp_path / "out.json.partial"
+    settings = {"--model": [{"name": "m", "sha256": "ab"}], "photos": {"count": 3}}
+    photos = [f"photos/p{i}.jpg" for i in range(3)]
+    run = PartialRun.start(path, settings)
+    list(run.record([_result(0), _result(1)]))
+    run.close()
+    with path.open("ab") as stream:
+        stream.write(b'{"path": "photos/p2.jpg", "mean": 1.2')  # the kill came mid-row
+    resumed = PartialRun.resume(path, settings, photos)
+    assert resumed.done == 2
+    list(resumed.record([_result(2)]))
+    resumed.close()
+    assert [r.path for r in resumed.results()] == photos
+    assert [r.mean_score_prediction for r in resumed.results()] == [
+        1 + i / 7 for i in range(3)
+    ]  # full precision
+
+
+def test_resume_refuses_other_settings_and_other_photos(tmp_path):
+    path = tmp_path / "out.json.partial"
+    settings = {"--model": [{"name": "m", "sha256": "ab"}], "--model-weights": [1.0], "--scale": None}
+    run = PartialRun.start(path, settings)
+    list(run.record([_result(0)]))
+    run.close()
+    other = {**settings, "--model": [{"name": "m", "sha256": "cd"}], "--model-weights": [0.5]}
+    with pytest.raises(
+        PartialFileError, match=r"made with other --model, --model-weights: resume with the same"
+    ):
+        PartialRun.resume(path, other, ["photos/p0.jpg"])
+    with pytest.raises(PartialFileError, match=r"line 2: holds 'photos/p0.jpg' where 'photos/q.jpg' belongs"):
+        PartialRun.resume(path, settings, ["photos/q.jpg"])
+    with pytest.raises(FileExistsError):
+        PartialRun.start(path, settings)
+    path.write_text("not json\n")
+    with pytest.raises(PartialFileError, match="not a partial file"):
+        PartialRun.resume(path, settings, ["photos/p0.jpg"])
+
+
+def test_jsonl_output_and_resume_without_a_partial_file(photo_dir, colour_model, tmp_path):
+    out = tmp_path / "scores.jsonl"
+    model = colour_model()
+    run = photoscore("score", photo_dir, "-m", model, "-o", out, "--resume")
+    assert run.returncode == 0, run.stderr
+    assert "Nothing to resume" in run.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["image_id"] for r in records] == ["astronaut", "chelsea", "coffee", "rocket"]
+    assert all(1 <= r["mean_score_prediction"] <= 10 for r in records)
+    assert not out.with_name("scores.jsonl.partial").exists()
+    no_output = photoscore("score", photo_dir, "-m", model, "--resume")
+    assert no_output.returncode == 2 and "give -o" in no_output.stderr
