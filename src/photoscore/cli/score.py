@@ -141,7 +141,12 @@ def score(
 
     partial = None
     if output is not None:
-        options = {"--normalize": normalize, "--group-by": group_by, "--scale": scale, "ranked": ranked}
+        options = {
+            "--normalize": normalize,
+            "--group-by": group_by,
+            "--scale": scale,
+            "--manifest": manifest is not None,
+        }
         settings = _run_settings(scorer, normalizer, files, groups, options)
         partial = _open_partial(output, resume, settings, files)
     kept = partial.done if partial else 0
@@ -171,17 +176,24 @@ def score(
             code=130,
         ) from None
     if partial is not None and output is not None:
-        partial.close()
-        writer_class = WRITERS[output.suffix.lower()]
-        with atomic_open(output) as stream:
-            writer = writer_class(stream, names, ranked)
-            for result in finish(partial.results()):
-                writer.write(result)
-            writer.close()
-        partial.remove()
+        _write_output(output, partial, finish(partial.results()), names, ranked)
     _summarise(len(files), failures, output, kept)
     if len(failures) == len(files):
         raise typer.Exit(1)
+
+
+def _write_output(
+    output: Path, partial: PartialRun, results: Iterable[ScoreResult], names: list[str], ranked: bool
+) -> None:
+    """Write ``output`` whole from the finished partial file (temporary file, then rename); delete the
+    partial file once ``output`` is in place."""
+    partial.close()
+    with atomic_open(output) as stream:
+        writer = WRITERS[output.suffix.lower()](stream, names, ranked)
+        for result in results:
+            writer.write(result)
+        writer.close()
+    partial.remove()
 
 
 def _run_settings(
