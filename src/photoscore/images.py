@@ -99,10 +99,10 @@ def _names_something(path: Path) -> bool:
     """Whether ``path`` names an entry, even one that cannot be followed or looked at."""
     try:
         path.lstat()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
     except OSError:  # permission denied, a name too long ...: its row will say so
-        return True
+        pass
     return True
 
 
