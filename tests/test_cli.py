@@ -97,7 +97,7 @@ def test_nothing_scored_exits_non_zero(tmp_path, colour_model):
     [
         (["score", "nowhere/"], "nowhere"),
         (["score", "{photos}", "-m", "nosuch.onnx"], "nosuch.onnx: model file not found"),
-        (["score", "{photos}", "-m", "{model}", "-o", "out.xlsx"], "use a .json or .csv"),
+        (["score", "{photos}", "-m", "{model}", "-o", "out.xlsx"], "use a .json, .jsonl or .csv"),
     ],
 )
 def test_wrong_arguments_exit_2_with_a_clear_message(args, message, photo_dir, colour_model):

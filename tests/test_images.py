@@ -177,6 +177,21 @@ def test_find_images_missing_path_names_it(photo_tree: Path) -> None:
     assert info.value.filename == str(missing)
 
 
+def test_find_images_keeps_names_that_cannot_be_followed(photo_tree: Path) -> None:
+    loop_a, loop_b, dangling = photo_tree / "loop-a.jpg", photo_tree / "loop-b.jpg", photo_tree / "gone.jpg"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    dangling.symlink_to(photo_tree / "never-there.jpg")
+    named = [loop_a, photo_tree / "b.jpg", dangling]
+    assert list(find_images(named)) == named
+    with pytest.raises(ImageError, match=r"loop-a\.jpg: cannot read: Too many levels of symbolic links"):
+        load_image(loop_a)
+    with pytest.raises(ImageError, match=r"gone\.jpg: file not found"):
+        load_image(dangling)
+    with pytest.raises(FileNotFoundError, match=r"b\.jpg/x\.jpg"):
+        list(find_images([photo_tree / "b.jpg" / "x.jpg"]))
+
+
 # --- decoding real photos in every format ------------------------------------------------------------
 
 

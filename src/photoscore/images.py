@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
-from collections.abc import Iterable, Iterator
+import os
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -54,37 +56,85 @@ def is_supported(path: str | Path) -> bool:
     return Path(path).suffix.lower() in SUPPORTED_EXTENSIONS
 
 
-def find_images(paths: Iterable[str | Path], recursive: bool = False) -> Iterator[Path]:
+def find_images(
+    paths: Iterable[str | Path],
+    recursive: bool = False,
+    on_unreadable: Callable[[Path, OSError], None] | None = None,
+) -> Iterator[Path]:
     """Yield the image files named by ``paths``.
 
-    Files are yielded as given, whatever their extension. Folders yield their supported image files
-    sorted by name, skipping dot-files; sub-folders (not hidden ones) are entered, at their place in
-    that order, only when ``recursive``. Every path is checked first: one that does not exist raises
-    FileNotFoundError naming it.
+    Files are yielded as given, whatever their extension, and so are names that cannot be followed (a
+    symbolic link loop, a dangling link, a file in a folder that cannot be entered): decoding then says
+    why they cannot be read. Folders yield their supported image files sorted by name, skipping
+    dot-files; sub-folders (not hidden ones) are entered, at their place in that order, only when
+    ``recursive``. A folder that cannot be listed is passed to ``on_unreadable`` with the error and
+    skipped (default: a :class:`UnreadableFolderWarning`). Every path is checked first: one that does
+    not exist at all raises FileNotFoundError naming it.
     """
     given = [Path(p) for p in paths]
     for path in given:
-        if not path.exists():
+        if not _names_something(path):
             raise FileNotFoundError(errno.ENOENT, "No such file or folder", str(path))
+    report = on_unreadable or _warn_unreadable
     for path in given:
-        if path.is_dir():
-            yield from _walk(path, recursive, frozenset())
+        if os.path.isdir(path):
+            yield from _walk(path, recursive, frozenset(), report)
         else:
             yield path
 
 
-def _walk(folder: Path, recursive: bool, ancestors: frozenset[Path]) -> Iterator[Path]:
+class UnreadableFolderWarning(UserWarning):
+    """A folder that could not be listed was skipped."""
+
+
+def _warn_unreadable(folder: Path, exc: OSError) -> None:
+    warnings.warn(
+        f"{folder}: cannot list the folder ({exc.strerror or exc}); skipped",
+        UnreadableFolderWarning,
+        stacklevel=4,
+    )
+
+
+def _names_something(path: Path) -> bool:
+    """Whether ``path`` names an entry, even one that cannot be followed or looked at."""
+    try:
+        path.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:  # permission denied, a name too long ...: its row will say so
+        pass
+    return True
+
+
+def _walk(
+    folder: Path, recursive: bool, ancestors: frozenset[Path], on_unreadable: Callable[[Path, OSError], None]
+) -> Iterator[Path]:
     real = folder.resolve()
     if real in ancestors:  # a symbolic link back up the tree: stop the loop
         return
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda e: e.name)
+    except OSError as exc:
+        on_unreadable(folder, exc)
+        return
+    for entry in entries:
         if entry.name.startswith("."):
             continue
-        if entry.is_dir():
+        path = folder / entry.name
+        if _entry_is(entry.is_dir):
             if recursive:
-                yield from _walk(entry, recursive, ancestors | {real})
-        elif is_supported(entry) and entry.is_file():
-            yield entry
+                yield from _walk(path, recursive, ancestors | {real}, on_unreadable)
+        elif is_supported(path) and _entry_is(entry.is_file):
+            yield path
+
+
+def _entry_is(test: Callable[[], bool]) -> bool:
+    """``DirEntry.is_dir`` / ``is_file``, False where the entry cannot be looked at."""
+    try:
+        return test()
+    except OSError:
+        return False
 
 
 def load_image(

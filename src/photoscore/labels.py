@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -80,9 +81,13 @@ def check_label(label: object) -> tuple[float, ...]:
     if not set(map(type, label)) <= {int, float}:
         raise ValueError(f"label must hold numbers only, got {list(label)!r}")
     values = tuple(map(float, label))
+    if not all(map(math.isfinite, values)):
+        raise ValueError("label contains NaN or infinity")
     total = sum(values)
     if not math.isfinite(total):
-        raise ValueError("label contains NaN or infinity")
+        raise ValueError(
+            f"label too large: its numbers sum to more than {sys.float_info.max:.3g}; scale them down"
+        )
     if min(values) < 0:
         raise ValueError("label contains a negative number")
     if total <= 0:

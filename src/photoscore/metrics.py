@@ -6,6 +6,10 @@ numpy only, except the three correlations, which import scipy when called (scipy
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from typing import Literal
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -26,6 +30,11 @@ def emd(y_true: ArrayLike, y_pred: ArrayLike, r: float = 2) -> np.ndarray:
         raise ValueError(f"y_true and y_pred shapes differ: {true.shape} vs {pred.shape}")
     cdf_diff = np.abs(np.cumsum(true, axis=-1) - np.cumsum(pred, axis=-1))
     return np.mean(cdf_diff**r, axis=-1) ** (1.0 / r)
+
+
+def _undefined(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether a correlation of ``a`` and ``b`` is undefined: fewer than 2 samples or a constant input."""
+    return a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0
 
 
 def _paired_scores(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -84,25 +93,39 @@ def binary_accuracy(true_means: ArrayLike, pred_means: ArrayLike, threshold: flo
     return float(np.mean((true > threshold) == (pred > threshold)))
 
 
-def evaluate_predictions(true_dists: ArrayLike, pred_dists: ArrayLike) -> dict[str, float | int]:
+def evaluate_predictions(
+    true_dists: ArrayLike, pred_dists: ArrayLike, undefined_correlations: Literal["raise", "nan"] = "raise"
+) -> dict[str, float | int]:
     """All metrics for (N, 10) true and predicted distributions (counts or probabilities).
 
     Correlations, accuracy (threshold 5), mean absolute error and root mean square error use mean
-    scores; ``emd`` (r=2) and ``emd_r1`` are averaged over samples. Raises ValueError on mismatched shapes, fewer than 2 samples or
-    constant mean scores (see ``plcc``).
+    scores; ``emd`` (r=2) and ``emd_r1`` are averaged over samples. Raises ValueError on mismatched
+    shapes or no samples. Correlations are undefined for fewer than 2 samples or constant mean scores
+    (see ``plcc``): ValueError, or NaN with ``undefined_correlations="nan"``.
     """
     true = normalize(true_dists)
     pred = normalize(pred_dists)
     if true.ndim != 2 or true.shape != pred.shape:
         raise ValueError(f"expected two (N, 10) arrays of the same shape, got {true.shape} and {pred.shape}")
+    if true.shape[0] == 0:
+        raise ValueError("no samples")
     true_means = mean_score(true)
     pred_means = mean_score(pred)
     errors = true_means - pred_means
+
+    def correlation(func: Callable[[ArrayLike, ArrayLike], float]) -> float:
+        try:
+            return func(true_means, pred_means)
+        except ValueError:
+            if undefined_correlations == "raise" or not _undefined(true_means, pred_means):
+                raise
+            return math.nan
+
     return {
         "n": int(true.shape[0]),
-        "plcc": plcc(true_means, pred_means),
-        "srcc": srcc(true_means, pred_means),
-        "krcc": krcc(true_means, pred_means),
+        "plcc": correlation(plcc),
+        "srcc": correlation(srcc),
+        "krcc": correlation(krcc),
         "accuracy": binary_accuracy(true_means, pred_means),
         "emd": float(np.mean(emd(true, pred, r=2))),
         "emd_r1": float(np.mean(emd(true, pred, r=1))),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -16,6 +18,17 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` on standard error; raise the returned Exit (2: wrong arguments)."""
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)
+
+
+def printable(text: str) -> str:
+    """``text`` on one line: control characters (newline, tab, escape ...) as ``\\n``, ``\\t``, ``\\x1b``.
+
+    File names may hold any of them; printed raw, a newline would split a photo's line in two and an
+    escape sequence would drive the terminal.
+    """
+    return "".join(
+        repr(char)[1:-1] if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char for char in text
+    )
 
 
 def parse_weights(text: str | None) -> list[float] | None:

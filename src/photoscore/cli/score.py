@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from itertools import chain
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 
-from photoscore.cli.console import err, fail, parse_weights, progress_bar, warn_if_untrained
+from photoscore.atomic import atomic_open
+from photoscore.cli.console import err, fail, parse_weights, printable, progress_bar, warn_if_untrained
 from photoscore.images import find_images
 from photoscore.scoring.contact_sheet import ContactSheet
 from photoscore.scoring.engine import Scorer
@@ -33,6 +36,13 @@ from photoscore.scoring.onnx_model import ModelFileError, OnnxNimaModel
 from photoscore.scoring.output import WRITERS, JsonListWriter
 from photoscore.scoring.registry import model_files
 from photoscore.scoring.results import DECIMALS, ScoreResult
+from photoscore.scoring.resume import (
+    PartialFileError,
+    PartialRun,
+    file_digest,
+    partial_path,
+    photo_list_digest,
+)
 
 
 def _load_models(specs: list[str] | None) -> list[OnnxNimaModel]:
@@ -78,8 +88,14 @@ def score(
     model: ModelOption = None,
     recursive: RecursiveOption = False,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write results to FILE.json or FILE.csv.")
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write results to FILE.json, FILE.jsonl or FILE.csv (whole, at the end)."
+        ),
     ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue a killed run: keep the photos in FILE.partial, score the rest.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON list on standard output.")] = False,
     model_weights: WeightsOption = None,
     ensemble: EnsembleOption = "distribution",
@@ -101,40 +117,120 @@ def score(
     --normalize, --normalizer, --group-by, --manifest or --scale add normalized_score, rank and group.
 
     By default they rank within each parent folder, MinMax-normalised; results wait for their group.
+
+    With -o, FILE appears whole when the run ends; until then FILE.partial keeps every photo scored, and
+    --resume after a kill scores only the rest.
     """
     if output is not None and output.suffix.lower() not in WRITERS:
-        raise fail(f"{output}: unknown output format; use a .json or .csv file name")
+        raise fail(f"{output}: unknown output format; use a .json, .jsonl or .csv file name")
+    if resume and output is None:
+        raise fail("--resume continues a run that writes its results with -o FILE: give -o")
     ranked = any(o is not None for o in (normalize, normalizer, group_by, manifest, scale))
     files, groups = _photos_and_groups(paths, manifest, group_by, recursive)
     scorer = _scorer(model, model_weights, ensemble, batch_size, workers)
     fitted = _load_normalizer(normalizer, normalize, scorer)
     names = [m.name for m in scorer.models]
-    failures: list[ScoreResult] = []
-    with ExitStack() as stack:
-        writers = []
-        if output is not None:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            stream = stack.enter_context(output.open("w", encoding="utf-8", newline=""))
-            writers.append(WRITERS[output.suffix.lower()](stream, names, ranked))
-        if as_json:
-            writers.append(JsonListWriter(sys.stdout, names, ranked))
-        results = stack.enter_context(_scored(scorer, files))
+
+    def finish(results: Iterable[ScoreResult]) -> Iterator[ScoreResult]:
+        """Normalised and ranked as asked (ranks wait for whole groups)."""
         if fitted is not None and group_by == "none":
-            results = normalize_each(results, fitted, scale or "0-1")
-        elif ranked:
-            results = score_groups(results, groups, normalize or "minmax", fitted, scale or "0-1")
-        for result in results:
-            for writer in writers:
-                writer.write(result)
-            if not as_json:
-                _print_line(result, ranked)
-            if result.error:
-                failures.append(result)
-        for writer in writers:
-            writer.close()
-    _summarise(len(files), failures, output)
+            return normalize_each(results, fitted, scale or "0-1")
+        if ranked:
+            return score_groups(results, groups, normalize or "minmax", fitted, scale or "0-1")
+        return iter(results)
+
+    partial = None
+    if output is not None:
+        options = {
+            "--normalize": normalize,
+            "--group-by": group_by,
+            "--scale": scale,
+            "--manifest": manifest is not None,
+        }
+        settings = _run_settings(scorer, normalizer, files, groups, options)
+        partial = _open_partial(output, resume, settings, files)
+    kept = partial.done if partial else 0
+    failures: list[ScoreResult] = []
+    try:
+        with ExitStack() as stack:
+            stdout = JsonListWriter(sys.stdout, names, ranked) if as_json else None
+            results: Iterator[ScoreResult] = stack.enter_context(_scored(scorer, files[kept:]))
+            if partial is not None:
+                results = chain(partial.results(limit=kept), partial.record(results))
+            for result in finish(results):
+                if stdout is not None:
+                    stdout.write(result)
+                else:
+                    _print_line(result, ranked)
+                if result.error:
+                    failures.append(result)
+            if stdout is not None:
+                stdout.close()
+    except KeyboardInterrupt:
+        if partial is None:
+            raise
+        partial.close()
+        raise fail(
+            f"interrupted; {partial.done} of {len(files)} photos are kept in {partial.path}: "
+            "rerun with --resume to score the rest",
+            code=130,
+        ) from None
+    if partial is not None and output is not None:
+        _write_output(output, partial, finish(partial.results()), names, ranked)
+    _summarise(len(files), failures, output, kept)
     if len(failures) == len(files):
         raise typer.Exit(1)
+
+
+def _write_output(
+    output: Path, partial: PartialRun, results: Iterable[ScoreResult], names: list[str], ranked: bool
+) -> None:
+    """Write ``output`` whole from the finished partial file (temporary file, then rename); delete the
+    partial file once ``output`` is in place."""
+    partial.close()
+    with atomic_open(output) as stream:
+        writer = WRITERS[output.suffix.lower()](stream, names, ranked)
+        for result in results:
+            writer.write(result)
+        writer.close()
+    partial.remove()
+
+
+def _run_settings(
+    scorer: Scorer,
+    normalizer: Path | None,
+    files: list[Path],
+    groups: list[str | None],
+    options: dict[str, object],
+) -> dict[str, object]:
+    """What a resumed run must share with the run it continues, by option name."""
+    return {
+        "--model": [{"name": m.name, "sha256": file_digest(m.path)} for m in scorer.models],
+        "--model-weights": [round(w, 12) for w in scorer.weights.tolist()],
+        "--ensemble": scorer.ensemble,
+        "--normalizer": file_digest(normalizer) if normalizer else None,
+        **options,
+        "photos": {"count": len(files), "sha256": photo_list_digest(files, groups)},
+    }
+
+
+def _open_partial(output: Path, resume: bool, settings: dict[str, object], files: list[Path]) -> PartialRun:
+    """The partial file of ``output``: new, or (with ``--resume``) the one a killed run left."""
+    path = partial_path(output)
+    if resume and path.exists():
+        try:
+            return PartialRun.resume(path, settings, files)
+        except (PartialFileError, OSError) as exc:
+            raise fail(f"--resume: {exc}") from exc
+    if resume:
+        err.print(f"Nothing to resume: no {path}; scoring every photo.", highlight=False, markup=False)
+    try:
+        return PartialRun.start(path, settings)
+    except FileExistsError:
+        raise fail(
+            f"{path} holds an unfinished run for {output}: add --resume to continue it, "
+            "or delete it to start afresh"
+        ) from None
 
 
 def _photos_and_groups(
@@ -159,13 +255,21 @@ def _photos_and_groups(
 
 def _find_photos(paths: list[Path], recursive: bool) -> list[Path]:
     try:
-        files = list(find_images(paths, recursive=recursive))
+        files = list(find_images(paths, recursive=recursive, on_unreadable=_warn_unreadable))
     except FileNotFoundError as exc:
         raise fail(str(exc)) from exc
     if not files:
         hint = "" if recursive else " (with -r, sub-folders too)"
         raise fail("no photos found in " + ", ".join(map(str, paths)) + hint, code=1)
     return files
+
+
+def _warn_unreadable(folder: Path, exc: OSError) -> None:
+    err.print(
+        f"[yellow]warning:[/yellow] {escape(printable(str(folder)))}: cannot list the folder "
+        f"({escape(exc.strerror or str(exc))}); its photos are skipped",
+        highlight=False,
+    )
 
 
 def _scorer(
@@ -216,21 +320,26 @@ def _track(results: Iterator[ScoreResult], progress: Progress, task: int) -> Ite
 
 
 def _print_line(result: ScoreResult, ranked: bool = False) -> None:
+    """One photo on one line of standard output (control characters in its name escaped)."""
     if result.error:
-        print(f"  error  {result.path}: {result.error}")
+        print(printable(f"  error  {result.path}: {result.error}"))
         return
     line = f"{result.mean_score_prediction:5.2f} ± {result.std_score_prediction:4.2f}  "
     if ranked:
         rank = "" if result.rank is None else f"#{result.rank}"
         line += f"{result.normalized_score:7.2f} {rank:>5}  "
-    print(line + result.path)
+    print(printable(line + result.path))
 
 
-def _summarise(total: int, failures: list[ScoreResult], output: Path | None) -> None:
+def _summarise(total: int, failures: list[ScoreResult], output: Path | None, kept: int = 0) -> None:
     scored = total - len(failures)
     err.print(f"Scored {scored} of {total} photos; {len(failures)} could not be scored.", highlight=False)
+    if kept:
+        err.print(
+            f"{kept} of them were kept from the interrupted run, {total - kept} scored now.", highlight=False
+        )
     for failure in failures[:20]:
-        err.print(f"  {failure.path}: {failure.error}", highlight=False, markup=False)
+        err.print(printable(f"  {failure.path}: {failure.error}"), highlight=False, markup=False)
     if len(failures) > 20:
         err.print(f"  ... and {len(failures) - 20} more (see the error field of the output)", highlight=False)
     if output is not None:
@@ -301,18 +410,20 @@ def rank(
 
 def _print_ranking(ranking: Ranking, flag_below: float) -> None:
     cover = ranking.cover
-    print(f"{ranking.title}, cover {cover.path if cover else '(none: no photo could be scored)'}")
+    print(printable(f"{ranking.title}, cover {cover.path if cover else '(none: no photo could be scored)'}"))
     print(f"  {'rank':>4}  {'score':>7}  {'mean ± std':^12}  photo")
     flagged = {id(r) for r in ranking.flagged(flag_below)}
     for result in ranking.results:
         if not result.ok:
-            print(f"  {'-':>4}  {'-':>7}  {'error':<12}  {result.path}: {result.error}")
+            print(printable(f"  {'-':>4}  {'-':>7}  {'error':<12}  {result.path}: {result.error}"))
             continue
         mark = "  cover" if result is cover else ""
         mark += f"  flagged: below {flag_below:g}" if id(result) in flagged else ""
         print(
-            f"  {result.rank:>4}  {result.normalized_score:7.2f}  {result.mean_score_prediction:5.2f} ± "
-            f"{result.std_score_prediction:4.2f}  {result.path}{mark}"
+            printable(
+                f"  {result.rank:>4}  {result.normalized_score:7.2f}  {result.mean_score_prediction:5.2f} ± "
+                f"{result.std_score_prediction:4.2f}  {result.path}{mark}"
+            )
         )
     print()
 

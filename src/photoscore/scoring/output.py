@@ -1,4 +1,4 @@
-"""Score results as JSON lists or CSV, written as they stream in."""
+"""Score results as JSON lists, JSON Lines or CSV, written as they stream in."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from photoscore.scoring.results import DECIMALS, ScoreResult
 
 BASE_COLUMNS = ("image_id", "path", "mean_score_prediction", "std_score_prediction", "distribution")
 RANK_COLUMNS = ("normalized_score", "rank", "group")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def result_record(result: ScoreResult, model_names: Sequence[str], ranked: bool = False) -> dict[str, Any]:
@@ -53,9 +55,29 @@ class JsonListWriter:
         self.stream.flush()
 
 
+class JsonLinesWriter:
+    """Writes one JSON record per line (JSON Lines): each line stands alone, so a stream can be read as
+    it grows and a cut-off file loses only its last line."""
+
+    def __init__(self, stream: TextIO, model_names: Sequence[str], ranked: bool = False):
+        self.stream = stream
+        self.model_names = model_names
+        self.ranked = ranked
+
+    def write(self, result: ScoreResult) -> None:
+        record = result_record(result, self.model_names, self.ranked)
+        self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
 class CsvWriter:
     """Writes the same columns as JSON; ``distribution`` is a JSON list in one cell, and with several
-    models each gets ``<name>.mean`` and ``<name>.std`` columns."""
+    models each gets ``<name>.mean`` and ``<name>.std`` columns.
+
+    Text cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab
+    or a carriage return) get a leading ``'``; numbers are written as they are."""
 
     def __init__(self, stream: TextIO, model_names: Sequence[str], ranked: bool = False):
         self.stream = stream
@@ -63,8 +85,9 @@ class CsvWriter:
         self.ranked = ranked
         per_model = [f"{n}.{k}" for n in model_names for k in ("mean", "std")] if len(model_names) > 1 else []
         ranks = RANK_COLUMNS if ranked else ()
-        self.writer = csv.DictWriter(stream, fieldnames=[*BASE_COLUMNS, *per_model, *ranks, "error"])
-        self.writer.writeheader()
+        columns = [*BASE_COLUMNS, *per_model, *ranks, "error"]
+        self.writer = csv.DictWriter(stream, fieldnames=columns)
+        self.writer.writerow({c: csv_cell(c) for c in columns})
 
     def write(self, result: ScoreResult) -> None:
         record = result_record(result, self.model_names, self.ranked)
@@ -73,13 +96,20 @@ class CsvWriter:
             row["distribution"] = json.dumps(row["distribution"])
         for name, scores in record.get("models", {}).items():
             row[f"{name}.mean"], row[f"{name}.std"] = scores["mean"], scores["std"]
-        self.writer.writerow(row)
+        self.writer.writerow({k: csv_cell(v) for k, v in row.items()})
 
     def close(self) -> None:
         self.stream.flush()
 
 
-WRITERS = {".json": JsonListWriter, ".csv": CsvWriter}
+WRITERS = {".json": JsonListWriter, ".jsonl": JsonLinesWriter, ".csv": CsvWriter}
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` as a CSV cell: text that a spreadsheet would run as a formula gets a leading ``'``."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _round(value: float | None) -> float | None:

@@ -6,7 +6,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,39 @@ class TrainingError(RuntimeError):
     """Training cannot go on; the message says why."""
 
 
+# Validation correlations (SRCC, PLCC) need two photos with different scores; training needs one more.
+MIN_VALIDATION = 2
+MIN_PHOTOS = MIN_VALIDATION + 1
+
+
+def check_split(
+    train: Sequence[label_files.LabelEntry], val: Sequence[label_files.LabelEntry], config: TrainConfig
+) -> None:
+    """Raise TrainingError, saying what to change, unless the split can train and validate: at least
+    one photo to train and two to validate with different mean scores."""
+    total = len(train) + len(val)
+    fraction = config.validation_fraction
+    if total < MIN_PHOTOS:
+        raise TrainingError(
+            f"{total} labelled photo{'' if total == 1 else 's'} with usable files: training needs at least "
+            f"{MIN_PHOTOS} ({MIN_VALIDATION} to validate, 1 to train); label more photos"
+        )
+    if len(val) < MIN_VALIDATION or not train:
+        enough = min(math.ceil(100 * MIN_VALIDATION / total) / 100, round(1 - 1 / total, 2))
+        raise TrainingError(
+            f"{total} photos with validation_fraction {fraction:g} leave {len(val)} to validate and "
+            f"{len(train)} to train; the validation correlations need at least {MIN_VALIDATION}: set "
+            f"validation_fraction to {enough:g} or more, or label more photos"
+        )
+    means = {entry.mean for entry in val}
+    if len(means) == 1:
+        raise TrainingError(
+            f"the {len(val)} photos to validate all have the mean score {means.pop():.2f}, so the validation "
+            "correlations are undefined: label more photos with different scores, or change "
+            "validation_fraction or seed so that others validate"
+        )
+
+
 def start_training(
     config: TrainConfig,
     samples: Path,
@@ -46,6 +79,9 @@ def start_training(
 ) -> JobFolder:
     """Create a job folder for a new run and train it to the end."""
     entries = label_files.read_labels(samples)
+    if not entries:
+        raise TrainingError(f"{samples}: no labelled photos (training needs {MIN_PHOTOS} or more)")
+    check_split(*label_files.split_labels(entries, config.validation_fraction, seed=config.seed), config)
     if test_samples is not None:
         label_files.read_labels(test_samples)  # fail now, not after hours of training
     job = JobFolder.create(job_dir)
@@ -130,10 +166,12 @@ class Trainer:
             entries, self.config.validation_fraction, seed=self.config.seed
         )
         split = _Split(self._resolve(train_entries), self._resolve(val_entries))
-        if not split.train or not split.val:
-            raise TrainingError(
-                f"too few of the {len(entries)} labelled photos were found to train and validate"
-            )
+        found = {sample.image_id for sample in split.train + split.val}
+        check_split(
+            [e for e in train_entries if e.image_id in found],
+            [e for e in val_entries if e.image_id in found],
+            self.config,
+        )
         logger.info("%d photos to train, %d to validate", len(split.train), len(split.val))
         return split
 
@@ -333,9 +371,9 @@ class Trainer:
         self.state.rows.append(row)
         self.job.save_state(self.state)
         logger.info(
-            "phase %d epoch %d: train_loss %.4f val_emd %.4f val_srcc %.3f val_plcc %.3f (%.0f s)%s",
-            row["phase"], row["epoch"], train_loss, val_emd, metrics["val_srcc"], metrics["val_plcc"], seconds,
-            "  best so far" if improved else "",
+            "phase %d epoch %d: train_loss %.4f val_emd %.4f val_srcc %s val_plcc %s (%.0f s)%s",
+            row["phase"], row["epoch"], train_loss, val_emd, _shown(metrics["val_srcc"]),
+            _shown(metrics["val_plcc"]), seconds, "  best so far" if improved else "",
         )  # fmt: skip
         if self.board:
             step = len(self.state.rows)
@@ -400,6 +438,7 @@ class Trainer:
         metrics = dict(self.state.best_metrics)
         if self.state.test_samples:
             metrics.update(self._test_metrics(Path(self.state.test_samples)))
+        metrics = {k: v for k, v in metrics.items() if math.isfinite(v)}  # undefined correlations: left out
         config = self.config
         card = ModelCard(
             name=config.name or f"nima-{self.net.backbone_name.lower()}-{self.job.root.name}",
@@ -422,14 +461,26 @@ class Trainer:
 
     def _test_metrics(self, path: Path) -> dict[str, float]:
         labels, probs = self._predict(self._resolve(label_files.read_labels(path)), "test")
-        result = evaluate_predictions(labels.cpu().double().numpy(), probs.cpu().double().numpy())
-        self.job.write_json("test_metrics.json", result)
+        result = evaluate_predictions(
+            labels.cpu().double().numpy(), probs.cpu().double().numpy(), undefined_correlations="nan"
+        )
+        self.job.write_json(
+            "test_metrics.json", {k: v if math.isfinite(v) else None for k, v in result.items()}
+        )
         return {f"test_{k}": float(v) for k, v in result.items() if k != "n"}
 
 
 def _val_metrics(labels: torch.Tensor, probs: torch.Tensor) -> dict[str, float]:
-    result = evaluate_predictions(labels.cpu().double().numpy(), probs.cpu().double().numpy())
+    """Validation EMD and correlations; a correlation that is undefined (photos that failed to decode
+    left fewer than two, or equal scores) is NaN and does not stop training."""
+    result = evaluate_predictions(
+        labels.cpu().double().numpy(), probs.cpu().double().numpy(), undefined_correlations="nan"
+    )
     return {"val_emd": result["emd"], "val_srcc": result["srcc"], "val_plcc": result["plcc"]}
+
+
+def _shown(value: float) -> str:
+    return f"{value:.3f}" if math.isfinite(value) else "undefined"
 
 
 def _load_weights(path: Path) -> dict[str, torch.Tensor]:

@@ -1,0 +1,174 @@
+"""A scoring run's progress, kept beside its output file so that a run that was killed can resume.
+
+``out.json.partial`` is JSON Lines: a header holding the run's settings (model files by content, weights,
+options, the photo list), then one row per photo in input order with its raw scores at full precision,
+written and flushed as each photo is scored. Normalisation and ranks are never stored: they are
+computed from the raw scores when the output is written, so a group cut in two by a kill ranks as it
+would have in one run. A kill can cut the last row short; resuming drops that row and scores its photo
+again, so every photo is kept exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from photoscore.scoring.results import ModelScore, ScoreResult
+
+PARTIAL_SUFFIX = ".partial"
+FORMAT = "photoscore partial scores 1"
+
+
+class PartialFileError(ValueError):
+    """A partial file that cannot be resumed; the message names the file and says why."""
+
+
+def partial_path(output: Path) -> Path:
+    """Where the progress of a run writing ``output`` is kept: ``out.json`` -> ``out.json.partial``."""
+    return output.with_name(output.name + PARTIAL_SUFFIX)
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's content (models and normalisers are recognised by content, not name)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def photo_list_digest(paths: Sequence[str | Path], groups: Sequence[str | None]) -> str:
+    """The SHA-256 of the photos to score, in order, with their groups."""
+    text = json.dumps([[str(p), g] for p, g in zip(paths, groups, strict=True)], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def result_row(result: ScoreResult) -> dict[str, Any]:
+    """One photo's raw result as stored: scores at full precision, no normalisation or rank."""
+    return {
+        "path": result.path,
+        "image_id": result.image_id,
+        "mean": result.mean_score_prediction,
+        "std": result.std_score_prediction,
+        "distribution": result.distribution,
+        "models": {name: [s.mean, s.std] for name, s in result.models.items()},
+        "error": result.error,
+    }
+
+
+def row_result(row: Mapping[str, Any]) -> ScoreResult:
+    """The :class:`ScoreResult` a stored row was made from."""
+    return ScoreResult(
+        image_id=row["image_id"],
+        path=row["path"],
+        mean_score_prediction=row["mean"],
+        std_score_prediction=row["std"],
+        distribution=row["distribution"],
+        models={name: ModelScore(mean, std) for name, (mean, std) in row["models"].items()},
+        error=row["error"],
+    )
+
+
+class PartialRun:
+    """An open partial file: the first ``done`` photos are in it; :meth:`record` appends the next."""
+
+    def __init__(self, path: Path, stream: IO[str], done: int):
+        self.path = path
+        self.stream = stream
+        self.done = done
+
+    @classmethod
+    def start(cls, path: Path, settings: Mapping[str, Any]) -> PartialRun:
+        """A new partial file; FileExistsError when one is already there (an unfinished run)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stream = path.open("x", encoding="utf-8", newline="\n", errors="surrogateescape")
+        stream.write(json.dumps({"format": FORMAT, "settings": settings}, ensure_ascii=False) + "\n")
+        stream.flush()
+        return cls(path, stream, 0)
+
+    @classmethod
+    def resume(cls, path: Path, settings: Mapping[str, Any], photos: Sequence[str | Path]) -> PartialRun:
+        """Reopen ``path`` for a run with ``settings`` over ``photos``.
+
+        Raises PartialFileError when the file was made with other settings, or its rows are not the first
+        of ``photos`` in order. A last row cut short by a kill is dropped.
+        """
+        with path.open("rb") as stream:
+            data = stream.read()
+        complete = data[: data.rfind(b"\n") + 1]  # what follows the last newline is a row cut short
+        lines = complete.decode("utf-8", "surrogateescape").splitlines()
+        header = _header(path, lines[0] if lines else "")
+        settings = json.loads(json.dumps(settings))  # compared as stored: tuples become lists
+        differ = [key for key in {*settings, *header} if settings.get(key) != header.get(key)]
+        if differ:
+            raise PartialFileError(
+                f"{path} was made with other {', '.join(sorted(differ))}: resume with the same ones, "
+                "or delete it to start afresh"
+            )
+        rows = lines[1:]
+        for number, (line, photo) in enumerate(zip(rows, photos, strict=False), start=2):
+            stored = _row(path, number, line)["path"]
+            if stored != str(photo):
+                raise PartialFileError(
+                    f"{path}, line {number}: holds {stored!r} where {str(photo)!r} belongs"
+                )
+        if len(rows) > len(photos):
+            raise PartialFileError(f"{path}: holds {len(rows)} photos, more than the {len(photos)} to score")
+        if len(complete) < len(data):
+            with path.open("r+b") as stream:
+                stream.truncate(len(complete))
+        stream = path.open("a", encoding="utf-8", newline="\n", errors="surrogateescape")
+        return cls(path, stream, len(rows))
+
+    def record(self, results: Iterable[ScoreResult]) -> Iterator[ScoreResult]:
+        """Pass ``results`` on, each one appended (and flushed) before it is passed on."""
+        for result in results:
+            self.stream.write(json.dumps(result_row(result), ensure_ascii=False) + "\n")
+            self.stream.flush()
+            self.done += 1
+            yield result
+
+    def results(self, limit: int | None = None) -> Iterator[ScoreResult]:
+        """The stored results in input order (the first ``limit`` of them), read one row at a time."""
+        with self.path.open(encoding="utf-8", newline="\n", errors="surrogateescape") as stream:
+            stream.readline()
+            for number, line in enumerate(stream, start=2):
+                if limit is not None and number - 2 >= limit:
+                    return
+                yield row_result(_row(self.path, number, line))
+
+    def close(self) -> None:
+        """Flush the rows to disk and close the file."""
+        if not self.stream.closed:
+            self.stream.flush()
+            os.fsync(self.stream.fileno())
+            self.stream.close()
+
+    def remove(self) -> None:
+        """Close and delete the file (the output it was for is complete)."""
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _header(path: Path, line: str) -> dict[str, Any]:
+    try:
+        header = json.loads(line)
+    except json.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FORMAT or "settings" not in header:
+        raise PartialFileError(f"{path}: not a partial file of photoscore score; delete it to start afresh")
+    return header["settings"]
+
+
+def _row(path: Path, number: int, line: str) -> dict[str, Any]:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise PartialFileError(f"{path}, line {number}: not a result row ({exc})") from None
+    if not isinstance(row, dict) or "path" not in row:
+        raise PartialFileError(f"{path}, line {number}: not a result row")
+    return row

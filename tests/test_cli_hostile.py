@@ -1,0 +1,117 @@
+"""`photoscore score` on hostile file names and folders: each bad one gets its row or a warning, the
+good photos beside it are still scored."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Root reads any folder whatever its mode; without these capabilities it obeys the mode like any user.
+DROP_READ_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def photoscore(
+    *args: str | Path, prefix: list[str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*(prefix or []), sys.executable, "-m", "photoscore", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def copy_photos(photo_dir: Path, folder: Path, names: tuple[str, ...] = ("coffee", "rocket")) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy(photo_dir / f"{name}.jpg", folder / f"{name}.jpg")) for name in names]
+
+
+def as_reader_without_overrides(locked: Path) -> list[str]:
+    """A command prefix under which ``locked`` (mode 000) really cannot be listed; skips if none works."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: no way to make a folder unreadable")
+    probe = subprocess.run([*DROP_READ_OVERRIDE, "ls", str(locked)], capture_output=True, text=True)
+    if probe.returncode == 0:
+        pytest.skip("setpriv cannot drop root's read override here")
+    return DROP_READ_OVERRIDE
+
+
+def test_unreadable_sub_folder_is_named_in_a_warning_and_the_rest_scored(photo_dir, colour_model, tmp_path):
+    root = tmp_path / "photos"
+    good = copy_photos(photo_dir, root / "a") + copy_photos(photo_dir, root / "c", ("chelsea",))
+    copy_photos(photo_dir, root / "b-locked")
+    locked = root / "b-locked"
+    locked.chmod(0)
+    try:
+        prefix = as_reader_without_overrides(locked)
+        run = photoscore("score", root, "-r", "-m", colour_model(), "--json", prefix=prefix)
+    finally:
+        locked.chmod(0o755)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    assert f"warning: {locked}: cannot list the folder (Permission denied)" in run.stderr
+    records = json.loads(run.stdout)
+    assert [r["path"] for r in records] == [str(p) for p in good]
+    assert all(r["error"] is None and 1 <= r["mean_score_prediction"] <= 10 for r in records)
+
+
+def test_symlink_loop_named_on_the_command_line_gets_its_row(photo_dir, colour_model, tmp_path):
+    (good,) = copy_photos(photo_dir, tmp_path, ("coffee",))
+    loop_a, loop_b = tmp_path / "a", tmp_path / "b"
+    loop_a.symlink_to(loop_b)
+    loop_b.symlink_to(loop_a)
+    run = photoscore("score", loop_a, good, "-m", colour_model(), "--json")
+    assert run.returncode == 0, run.stderr
+    bad, scored = json.loads(run.stdout)
+    assert bad["path"] == str(loop_a) and "symbolic links" in bad["error"]
+    assert scored["path"] == str(good) and scored["error"] is None and scored["mean_score_prediction"] > 1
+    assert "Scored 1 of 2 photos; 1 could not be scored." in run.stderr
+
+
+def test_a_missing_path_still_stops_the_run_before_scoring(photo_dir, colour_model, tmp_path):
+    run = photoscore("score", tmp_path / "no-such.jpg", photo_dir / "coffee.jpg", "-m", colour_model())
+    assert run.returncode == 2 and "No such file or folder" in run.stderr
+
+
+def test_csv_cells_that_would_run_as_formulas_are_escaped(photo_dir, colour_model, tmp_path):
+    folder = tmp_path / "photos"
+    copy_photos(photo_dir, folder)
+    hostile = ["\tx.jpg", "+1.jpg", "-2.jpg", "=cmd|calc!A1.jpg", "@sum.jpg"]
+    for name in hostile:
+        shutil.copy(photo_dir / "astronaut.jpg", folder / name)
+    out = tmp_path / "scores.csv"
+    run = photoscore("score", ".", "-m", colour_model(), "-o", out, cwd=folder)  # paths as names
+    assert run.returncode == 0, run.stderr
+    rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
+    assert [r["path"] for r in rows] == ["'" + name for name in hostile] + ["coffee.jpg", "rocket.jpg"]
+    assert [r["image_id"] for r in rows] == ["'" + Path(name).stem for name in hostile] + ["coffee", "rocket"]
+    means = [float(r["mean_score_prediction"]) for r in rows]
+    assert len(set(means[:5])) == 1 and all(1 <= m <= 10 for m in means)  # the same photo, scored
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row.values())
+
+
+def test_newline_in_a_file_name_keeps_one_line_per_photo(photo_dir, colour_model, tmp_path):
+    folder = tmp_path / "photos"
+    copy_photos(photo_dir, folder)
+    shutil.copy(photo_dir / "astronaut.jpg", folder / "two\nlines.jpg")
+    (folder / "bad\rname.jpg").write_bytes(b"not a photo")
+    run = photoscore("score", folder, "-m", colour_model())
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) == 4
+    assert lines[0].startswith("  error  ") and lines[0].split("  error  ")[1].startswith(
+        f"{folder}/bad\\rname.jpg: "
+    )
+    assert lines[2].endswith(f"{folder}/rocket.jpg") and lines[1].endswith(f"{folder}/coffee.jpg")
+    assert lines[3].endswith(f"{folder}/two\\nlines.jpg") and "±" in lines[3]
+    assert "bad\\rname.jpg" in run.stderr and "\r" not in run.stderr
