@@ -30,7 +30,7 @@ IMAGE=${PHOTOSCORE_IMAGE_TAG:-photoscore:ci}
 DOCKER=/usr/bin/docker
 export DOCKER_HOST=unix://$SOCKET
 
-say() { echo "ci_image: $*" >&2; }
+say() { echo "ci_image [$((SECONDS - started)) s]: $*" >&2; }
 skip() {
     say "SKIPPED the image tests: $*"
     exit 0
@@ -42,8 +42,12 @@ install_tools() {
     command -v debootstrap >/dev/null || missing+=(debootstrap)
     [ ${#missing[@]} -eq 0 ] && return 0
     say "installing ${missing[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >/dev/null || skip "apt-get could not install ${missing[*]}"
+    local log=${TMPDIR:-/tmp}/photoscore-apt.log
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq \
+        --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+        tail -n 5 "$log" >&2
+        skip "apt-get could not install ${missing[*]} (log: $log)"
+    fi
 }
 
 dockerd_pid=""
