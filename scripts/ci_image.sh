@@ -65,6 +65,9 @@ stop_dockerd() {
 
 start_dockerd() {
     [ "$(id -u)" -eq 0 ] || skip "dockerd needs root (running as $(id -un))"
+    if "$DOCKER" info >/dev/null 2>&1; then
+        skip "a dockerd this script did not start already serves $SOCKET (PID $(cat "$PIDFILE" 2>/dev/null))"
+    fi
     mkdir -p "$DATA_ROOT"
     /usr/sbin/dockerd --data-root "$DATA_ROOT" --exec-root "$EXEC_ROOT" --pidfile "$PIDFILE" \
         --host "$DOCKER_HOST" --iptables=false --ip-forward=false --bridge=none >"$LOG" 2>&1 &

@@ -334,8 +334,9 @@ def server() -> Iterator[Server]:
         yield running
 
 
-def uploads(folder: Path) -> list[tuple[str, tuple[str, bytes, str]]]:
-    return [("photos", (p.name, p.read_bytes(), "image/jpeg")) for p in sorted(folder.iterdir())]
+def uploads(paths: list[Path]) -> list[tuple[str, tuple[str, bytes, str]]]:
+    """Multipart files named ``photos`` for httpx."""
+    return [("photos", (p.name, p.read_bytes(), "image/jpeg")) for p in paths]
 
 
 @needs_image
@@ -355,10 +356,13 @@ def test_served_image_is_ready_and_healthy(server: Server) -> None:
 def test_served_scores_match_native_and_need_the_api_key(
     server: Server, photos: Path, native: dict[str, dict]
 ) -> None:
-    refused = httpx.post(f"{server.url}/v1/score", files=uploads(photos), timeout=60)
+    refused = httpx.post(f"{server.url}/v1/score", files=uploads(sorted(photos.iterdir())), timeout=60)
     assert refused.status_code == 401
     answer = httpx.post(
-        f"{server.url}/v1/score", files=uploads(photos), headers={"X-API-Key": API_KEY}, timeout=60
+        f"{server.url}/v1/score",
+        files=uploads(sorted(photos.iterdir())),
+        headers={"X-API-Key": API_KEY},
+        timeout=60,
     )
     assert answer.status_code == 200
     body = answer.json()
@@ -384,7 +388,7 @@ def test_docker_stop_finishes_the_request_in_flight_and_exits_cleanly() -> None:
         answers: list[httpx.Response] = []
         request = threading.Thread(
             target=lambda: answers.append(
-                httpx.post(f"{running.url}/v1/score", files=uploads_of(photo), timeout=30)
+                httpx.post(f"{running.url}/v1/score", files=uploads([photo]), timeout=30)
             )
         )
         request.start()
@@ -404,7 +408,3 @@ def test_docker_stop_finishes_the_request_in_flight_and_exits_cleanly() -> None:
     assert "Finished server process" in logs
     assert answers and answers[0].status_code == 200, logs
     assert answers[0].json()["scored"] == 1
-
-
-def uploads_of(photo: Path) -> list[tuple[str, tuple[str, bytes, str]]]:
-    return [("photos", (photo.name, photo.read_bytes(), "image/jpeg"))]
