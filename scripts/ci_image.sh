@@ -130,7 +130,9 @@ build_image() {
     say "building $IMAGE"
     make --no-print-directory image DOCKER="$DOCKER" IMAGE="$IMAGE" PIPCERT="$ca" \
         IMAGE_BUILD_ARGS="--network host --build-arg BASE=$BASE_TAG"
-    # Keep the kept data root from growing run after run: old untagged images, a bounded build cache.
+    # Keep the kept data root from growing run after run: containers a failed run left, old untagged
+    # images, a bounded build cache.
+    "$DOCKER" container prune -f >/dev/null
     "$DOCKER" image prune -f >/dev/null
     "$DOCKER" builder prune -f --keep-storage 3gb >/dev/null
     say "image $IMAGE: $(("$("$DOCKER" image inspect --format '{{.Size}}' "$IMAGE")" / 1000000)) MB"
