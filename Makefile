@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo default-model test lint bench clean
+.PHONY: venv demo default-model test lint bench image clean
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,16 @@ lint: venv
 
 bench: venv
 	$(BIN)/python scripts/benchmark_score.py
+
+# The scoring image (Dockerfile, default target). PIP_CERT, where set, goes to pip in the build as the
+# BuildKit secret pipcert (a TLS-intercepting proxy's CA bundle); it never lands in a layer.
+DOCKER ?= docker
+IMAGE ?= photoscore
+IMAGE_BUILD_ARGS ?=
+PIPCERT ?= $(PIP_CERT)
+PIPCERT_SECRET = --secret id=pipcert,src=$(PIPCERT)
+image:
+	DOCKER_BUILDKIT=1 $(DOCKER) build $(if $(PIPCERT),$(PIPCERT_SECRET)) $(IMAGE_BUILD_ARGS) -t $(IMAGE) .
 
 clean:
 	rm -rf build .pytest_cache
