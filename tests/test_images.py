@@ -31,6 +31,7 @@ from photoscore.images import (
     is_supported,
     load_image,
     load_image_bytes,
+    plan_decode_bytes,
 )
 
 CHELSEA = data.chelsea()  # 300 x 451 RGB photo of a cat
@@ -550,6 +551,18 @@ def test_16_bit_greyscale_100_mp_png_decodes_in_bounded_memory(tmp_path: Path, p
     assert rows["row"] == [1, 2, 0, 1, 16]  # the ramp, scaled from 16 to 8 bits
     assert rows["peak_mb"] < 600, rows  # 1,146 MB before
     assert rows["peak_mb"] < 1.2 * rows["plan_mb"], rows  # the estimate the server budgets with holds
+
+
+def test_decode_plan_reads_the_header_and_the_reduced_jpeg_size(photo_2mp: Path, tmp_path: Path) -> None:
+    jpeg = plan_decode_bytes(photo_2mp.read_bytes(), "a.jpg", min_size=(224, 224))
+    assert (jpeg.format, jpeg.mode, jpeg.size, jpeg.pixels) == ("JPEG", "RGB", (1800, 1200), 2_160_000)
+    assert jpeg.decoded_size == load_image(photo_2mp, min_size=(224, 224)).size == (450, 300)
+    assert jpeg.memory == 450 * 300 * 4
+    png = plan_decode_bytes(deep_grey_png(2000, 1000), "deep.png", min_size=(224, 224))
+    assert (png.mode, png.size, png.decoded_size, png.memory) == ("I;16", (2000, 1000), (2000, 1000), 10**7)
+    for payload, reason in ((b"", "empty file"), (b"<html>", "not an image")):
+        with pytest.raises(ImageError, match=f"^x.jpg: {reason}"):
+            plan_decode_bytes(payload, "x.jpg")
 
 
 def test_min_size_must_be_positive(tmp_path: Path) -> None:

@@ -41,9 +41,11 @@ class ApiKeyGate:
         self._expected = hashlib.sha256(key.encode()).digest()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(GUARDED_PREFIX):
-            headers = dict(scope["headers"])
-            given = headers.get(API_KEY_HEADER.lower().encode())
+        if scope["type"] == "http" and self._guarded(scope):
+            name = API_KEY_HEADER.lower().encode()
+            given = next(
+                (value for key, value in scope["headers"] if key == name), None
+            )  # the first, as Starlette
             if not _key_matches(None if given is None else given.decode("latin-1"), self._expected):
                 refusal = error_response(
                     401, _REFUSAL, headers={"WWW-Authenticate": API_KEY_HEADER, "Connection": "close"}
@@ -51,6 +53,10 @@ class ApiKeyGate:
                 await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    @staticmethod
+    def _guarded(scope: Scope) -> bool:
+        return scope["path"].removeprefix(scope.get("root_path", "")).startswith(GUARDED_PREFIX)
 
 
 def api_key_check(key: str) -> Callable[[str | None], Awaitable[None]]:

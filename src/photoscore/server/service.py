@@ -61,11 +61,11 @@ class ScoringService:
         """
         plans = await asyncio.to_thread(lambda: [self.scorer.plan_bytes(u.data, u.name) for u in uploads])
         # Photos over max_pixels, or whose header cannot be read, fail at their header and cost nothing.
-        costly = [p if p is not None and p.pixels <= self.settings.max_pixels else None for p in plans]
-        self._check_budget([p for p in costly if p is not None])
+        decodable = [p if p is not None and p.pixels <= self.settings.max_pixels else None for p in plans]
+        self._check_budget([p for p in decodable if p is not None])
         jobs = [
             (functools.partial(self.scorer.decode_bytes, u.data, u.name), 0 if plan is None else plan.memory)
-            for u, plan in zip(uploads, costly, strict=True)
+            for u, plan in zip(uploads, decodable, strict=True)
         ]
         decoded = await self.decoder.run(jobs)
         return await self.batcher.submit(decoded)
