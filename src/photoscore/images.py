@@ -35,10 +35,11 @@ pillow_heif.register_heif_opener()
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif"}
 )
-# 50 MP takes in 48 and 50 MP phone photos. Decoding holds at most about 8 bytes per pixel (RGBA or CMYK
-# photos; 4-5 for RGB, greyscale and 16-bit, far less for JPEGs, which decode at a reduced scale), so
-# four decoding threads stay under about 1.6 GB. It is under Pillow's own limit (89,478,485 pixels) too.
-DEFAULT_MAX_PIXELS: int = 50_000_000
+# 65 MP takes in the photos of 48, 50 and 64 MP phone cameras (9248x6936). Decoding holds at most about
+# 8 bytes per pixel (RGBA or CMYK photos; 4-5 for RGB, greyscale and 16-bit; far less for JPEGs, which
+# decode at a reduced scale), so four decoding threads stay under about 2 GB in the worst case (1 GB for
+# RGB). It is under Pillow's own limit (89,478,485 pixels) too.
+DEFAULT_MAX_PIXELS: int = 65_000_000
 
 # Pillow decoders allowed to run: the photo formats above (the JPEG one also opens cameras' multi-picture
 # MPO files). Other Pillow plugins (EPS runs Ghostscript; many rarely used decoders) never see untrusted input.
