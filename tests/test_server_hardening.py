@@ -103,7 +103,7 @@ def test_pixel_budget_refuses_a_request_before_decoding(model, photos):
     with served(model, max_pixels=100_000_000, max_request_pixels=250_000_000) as url:
         start = time.monotonic()
         refused = httpx.post(f"{url}/v1/score", files=[*uploads(photos[:1]), *bombs], timeout=30)
-        assert time.monotonic() - start < 2  # nothing was decoded
+        assert time.monotonic() - start < 3  # nothing was decoded (one photo of 100 MP takes 3-6 s)
         assert refused.status_code == 413
         width, height = Image.open(photos[0]).size
         assert refused.json()["error"] == (
@@ -119,7 +119,7 @@ def test_a_photo_over_max_pixels_fails_alone_naming_photoscores_limit(model, pho
         start = time.monotonic()
         files = [*uploads(photos[:1]), png("deep.png", deep_grey_png()), *uploads(photos[1:2])]
         body = httpx.post(f"{url}/v1/score", files=files, timeout=30).json()
-        assert time.monotonic() - start < 2
+        assert time.monotonic() - start < 3  # refused from its header, not decoded
     assert (body["scored"], body["failed"]) == (2, 1)
     assert body["results"][1]["error"] == (
         f"too many pixels: 10000x9999 = 99,990,000, more than photoscore's limit of {DEFAULT_MAX_PIXELS:,}"
