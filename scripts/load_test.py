@@ -9,6 +9,10 @@ one request after another; a configuration gets --duration seconds in all, and a
 requests. It reports throughput, p50 and p99 latency and the count of 5xx answers, and exits 1 if there
 was any 5xx or failed connection. Photos come from --photos (default: examples/); the model defaults to
 the bundled default model. Compare configurations within one run, not figures across runs.
+
+--heavy N measures fair decoding: each configuration also runs with one more client that keeps posting
+requests of N PNGs of 49 MP (small files, made here), and reports the ordinary clients' latency beside it
+(a row "+ heavy") and the heavy requests' own (a row "heavy requests").
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -127,6 +133,20 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], within: float) -> No
     raise RuntimeError(f"the server was not ready within {within:g} s")
 
 
+def heavy_png(side: int = 7000) -> bytes:
+    """An 8-bit RGB PNG of ``side`` x ``side`` colour ramps (49 MP by default) in a file of about 150 KB."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+        )
+
+    line = b"\x01" + b"\x01\x02\xff" * side  # PNG filter 1 (Sub): each row a ramp
+    pixels = zlib.compress(line * side, 9)
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
 async def run_load(
     url: str,
     bodies: list[list[tuple[str, bytes]]],
@@ -134,9 +154,12 @@ async def run_load(
     duration: float,
     max_requests: int,
     endpoint: str = "/v1/score",
-) -> Stats:
-    """``clients`` concurrent clients post ``bodies`` (photo lists, in turn) until time or count runs out."""
+    heavy: list[tuple[str, bytes]] | None = None,
+) -> tuple[Stats, Stats]:
+    """``clients`` concurrent clients post ``bodies`` (photo lists, in turn) until time or count runs out;
+    with ``heavy``, one more client keeps posting that photo list. Returns the clients' and its stats."""
     stats = Stats(endpoint, photos_per_request=len(bodies[0]))
+    heavy_stats = Stats("heavy requests", photos_per_request=len(heavy or []))
     started = 0
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
@@ -158,10 +181,25 @@ async def run_load(
                 stats.latencies.append(time.perf_counter() - sent)
                 stats.statuses[response.status_code] += 1
 
+        async def heavy_client() -> None:
+            files = [("photos", (name, data, "image/png")) for name, data in heavy or []]
+            while files and time.perf_counter() < end:
+                sent = time.perf_counter()
+                try:
+                    response = await client.post(endpoint, files=files)
+                except httpx.TransportError:
+                    heavy_stats.connection_errors += 1
+                    continue
+                heavy_stats.latencies.append(time.perf_counter() - sent)
+                heavy_stats.statuses[response.status_code] += 1
+
         begin = time.perf_counter()
+        heavy_task = asyncio.ensure_future(heavy_client())
         await asyncio.gather(*(one_client(i) for i in range(clients)))
         stats.seconds = time.perf_counter() - begin
-    return stats
+        await heavy_task  # its last request may end after the clients' time
+        heavy_stats.seconds = time.perf_counter() - begin
+    return stats, heavy_stats
 
 
 def request_bodies(folder: Path, per_request: int) -> list[list[tuple[str, bytes]]]:
@@ -193,6 +231,9 @@ def main() -> int:
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, help="ONNX Runtime threads per worker (default: serve's)")
+    parser.add_argument(
+        "--heavy", type=int, default=0, help="also run each configuration beside requests of N 49 MP PNGs"
+    )
     args = parser.parse_args()
     models = args.model or [default_model()]
     missing = [m for m in models if not m.is_file()]
@@ -201,10 +242,16 @@ def main() -> int:
     bodies = request_bodies(args.photos, args.photos_per_request)
     endpoint = f"/v1/{args.endpoint}"
     batches = args.max_batch or [8, 1]
+    heavy = [(f"heavy{i}.png", heavy_png()) for i in range(args.heavy)] if args.heavy else None
+    runs = [(b, None) for b in batches] + ([(b, heavy) for b in batches] if heavy else [])
     results = {
-        b: Stats("unbatched (1)" if b == 1 else f"batched ({b})", photos_per_request=len(bodies[0]))
-        for b in batches
+        (b, bool(h)): Stats(
+            ("unbatched (1)" if b == 1 else f"batched ({b})") + (" + heavy" if h else ""),
+            photos_per_request=len(bodies[0]),
+        )
+        for b, h in runs
     }
+    heavy_results = Stats("heavy requests", photos_per_request=args.heavy)
     with ExitStack() as stack:
         urls = {}
         for max_batch in batches:
@@ -220,11 +267,16 @@ def main() -> int:
                 run_load(urls[max_batch], bodies, args.clients, args.warmup, args.max_requests, endpoint)
             )
         for _ in range(args.rounds):
-            for max_batch, url in urls.items():
+            for max_batch, heavy_photos in runs:
                 turn = args.duration / args.rounds, args.max_requests // args.rounds
-                results[max_batch].add(asyncio.run(run_load(url, bodies, args.clients, *turn, endpoint)))
+                stats, heavy_stats = asyncio.run(
+                    run_load(urls[max_batch], bodies, args.clients, *turn, endpoint, heavy_photos)
+                )
+                results[max_batch, bool(heavy_photos)].add(stats)
+                if heavy_photos:
+                    heavy_results.add(heavy_stats)
     print(HEADER)
-    for stats in results.values():
+    for stats in [*results.values(), *([heavy_results] if heavy else [])]:
         print(stats.row())
     print(
         f"{args.clients} clients, {args.duration:g} s each, {args.photos_per_request} photo(s) per request to "

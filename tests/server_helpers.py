@@ -15,6 +15,7 @@ from types import ModuleType
 import uvicorn
 
 from photoscore.server.app import create_app
+from photoscore.server.protocol import HeaderTimeoutProtocol
 from photoscore.server.settings import ServerSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,7 +26,8 @@ def running_server(settings: ServerSettings) -> Iterator[str]:
     """Serve ``create_app(settings)`` with uvicorn on a free 127.0.0.1 port in a thread; yields its URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
+    config = uvicorn.Config(create_app(settings), log_level="warning", http=HeaderTimeoutProtocol)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

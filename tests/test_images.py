@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import struct
+import subprocess
+import sys
 import time
+import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+from hostile_images import deep_grey_png
 from PIL import Image
 from skimage import data
 
@@ -26,6 +31,7 @@ from photoscore.images import (
     is_supported,
     load_image,
     load_image_bytes,
+    plan_decode_bytes,
 )
 
 CHELSEA = data.chelsea()  # 300 x 451 RGB photo of a cat
@@ -483,8 +489,9 @@ def test_header_claiming_30000x30000_png_fails_fast(tmp_path: Path) -> None:
     start = time.perf_counter()
     reason = _error(path)
     assert time.perf_counter() - start < 1
-    assert reason.startswith("too many pixels")
-    assert "900000000 pixels" in reason
+    assert reason == (
+        f"too many pixels: 30000x30000 = 900,000,000, more than photoscore's limit of {DEFAULT_MAX_PIXELS:,}"
+    )
 
 
 def test_header_claiming_30000x30000_jpeg_fails_fast(tmp_path: Path) -> None:
@@ -497,22 +504,80 @@ def test_header_claiming_30000x30000_jpeg_fails_fast(tmp_path: Path) -> None:
     assert reason.startswith("too many pixels")
 
 
-def test_header_over_our_limit_under_pillows_is_refused_before_decoding(tmp_path: Path) -> None:
-    path = tmp_path / "big.png"
-    path.write_bytes(_png(12000, 12000, 8, 2, b"\x00" * 100))
-    with pytest.warns(Image.DecompressionBombWarning):
-        reason = _error(path)
-    assert (
-        reason == f"too many pixels: 12000x12000 = 144,000,000, more than the limit of {DEFAULT_MAX_PIXELS:,}"
-    )
+def test_over_the_limit_names_photoscores_limit_and_pillow_stays_quiet(tmp_path: Path) -> None:
+    """Between Pillow's warning (89 MP) and error (179 MP) thresholds, and above both: only photoscore's
+    limit is named, and Pillow's DecompressionBombWarning is not printed."""
+    for side in (10000, 12000, 20000):
+        path = tmp_path / f"big{side}.png"
+        path.write_bytes(_png(side, side, 8, 2, b"\x00" * 100))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            reason = _error(path)
+        assert reason == (
+            f"too many pixels: {side}x{side} = {side * side:,}, more than photoscore's limit of "
+            f"{DEFAULT_MAX_PIXELS:,}"
+        )
 
 
 def test_max_pixels_limit_names_size_and_limit(tmp_path: Path) -> None:
     path = _save(Image.fromarray(CHELSEA), tmp_path / "photo.jpg")
     assert _error(path, max_pixels=100_000) == (
-        "too many pixels: 451x300 = 135,300, more than the limit of 100,000"
+        "too many pixels: 451x300 = 135,300, more than photoscore's limit of 100,000"
     )
     assert load_image(path, max_pixels=451 * 300).size == (451, 300)
+
+
+_DECODE_PEAK = """
+import json, resource, sys
+from photoscore.images import ImageError, load_image, plan_decode_bytes
+deep, good = sys.argv[1:3]
+rows = {"good": load_image(good, min_size=(224, 224)).size}
+try:
+    load_image(deep)
+except ImageError as exc:
+    rows["refused"] = exc.reason
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+image = load_image(deep, max_pixels=100_000_000)
+rows["peak_mb"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+rows["plan_mb"] = plan_decode_bytes(open(deep, "rb").read(), "deep.png").memory / 2**20
+rows["size"], rows["row"] = image.size, [image.getpixel((x, 7))[0] for x in (0, 1, 255, 256, 9999)]
+print(json.dumps(rows))
+"""
+
+
+def test_16_bit_greyscale_100_mp_png_decodes_in_bounded_memory(tmp_path: Path, photo_dir: Path) -> None:
+    """A 200 KB 16-bit greyscale PNG of 10000x9999: over the default limit it is refused unread, naming
+    photoscore's limit without Pillow's warning; let through, it decodes (right pixels) with about 5 bytes
+    a pixel at the peak, where 12 (1.15 GB) were needed before."""
+    deep = tmp_path / "deep.png"
+    deep.write_bytes(deep_grey_png())
+    assert deep.stat().st_size < 300_000
+    good = photo_dir / "chelsea.jpg"
+    done = subprocess.run(
+        [sys.executable, "-c", _DECODE_PEAK, str(deep), str(good)], capture_output=True, text=True, check=True
+    )
+    assert done.stderr == ""  # no DecompressionBombWarning
+    rows = json.loads(done.stdout)
+    assert rows["good"] == list(Image.open(good).size)
+    assert rows["refused"] == (
+        f"too many pixels: 10000x9999 = 99,990,000, more than photoscore's limit of {DEFAULT_MAX_PIXELS:,}"
+    )
+    assert rows["size"] == [10000, 9999]
+    assert rows["row"] == [1, 2, 0, 1, 16]  # the ramp, scaled from 16 to 8 bits
+    assert rows["peak_mb"] < 600, rows  # 1,146 MB before
+    assert rows["peak_mb"] < 1.2 * rows["plan_mb"], rows  # the estimate the server budgets with holds
+
+
+def test_decode_plan_reads_the_header_and_the_reduced_jpeg_size(photo_2mp: Path, tmp_path: Path) -> None:
+    jpeg = plan_decode_bytes(photo_2mp.read_bytes(), "a.jpg", min_size=(224, 224))
+    assert (jpeg.format, jpeg.mode, jpeg.size, jpeg.pixels) == ("JPEG", "RGB", (1800, 1200), 2_160_000)
+    assert jpeg.decoded_size == load_image(photo_2mp, min_size=(224, 224)).size == (450, 300)
+    assert jpeg.memory == 450 * 300 * 4
+    png = plan_decode_bytes(deep_grey_png(2000, 1000), "deep.png", min_size=(224, 224))
+    assert (png.mode, png.size, png.decoded_size, png.memory) == ("I;16", (2000, 1000), (2000, 1000), 10**7)
+    for payload, reason in ((b"", "empty file"), (b"<html>", "not an image")):
+        with pytest.raises(ImageError, match=f"^x.jpg: {reason}"):
+            plan_decode_bytes(payload, "x.jpg")
 
 
 def test_min_size_must_be_positive(tmp_path: Path) -> None:

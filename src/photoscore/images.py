@@ -10,25 +10,50 @@ import contextlib
 import errno
 import io
 import os
+import struct
 import warnings
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 import pillow_heif
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import (
+    BmpImagePlugin,  # noqa: F401  (imported to register the photo formats' openers)
+    GifImagePlugin,  # noqa: F401
+    Image,
+    ImageFile,
+    ImageOps,
+    JpegImagePlugin,  # noqa: F401
+    PngImagePlugin,  # noqa: F401
+    TiffImagePlugin,  # noqa: F401
+    UnidentifiedImageError,
+    WebPImagePlugin,  # noqa: F401
+)
 
 pillow_heif.register_heif_opener()
 
 SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif"}
 )
-DEFAULT_MAX_PIXELS: int = 100_000_000
+# 65 MP takes in the photos of 48, 50 and 64 MP phone cameras (9248x6936). Decoding holds at most about
+# 8 bytes per pixel (RGBA or CMYK photos; 4-5 for RGB, greyscale and 16-bit; far less for JPEGs, which
+# decode at a reduced scale), so four decoding threads stay under about 2 GB in the worst case (1 GB for
+# RGB). It is under Pillow's own limit (89,478,485 pixels) too.
+DEFAULT_MAX_PIXELS: int = 65_000_000
 
 # Pillow decoders allowed to run: the photo formats above (the JPEG one also opens cameras' multi-picture
 # MPO files). Other Pillow plugins (EPS runs Ghostscript; many rarely used decoders) never see untrusted input.
 _FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "HEIF")
+# Deep (16/32-bit, float) and transparent images are converted in strips of about this many pixels, so
+# a conversion needs little memory beyond the decoded image and its converted copy.
+_STRIP_PIXELS = 1 << 20
+# Peak bytes per decoded pixel while decoding and converting to RGB, measured with ru_maxrss: the
+# decoded image and its RGB copy (Pillow keeps RGB, RGBA, CMYK and LA in 4 bytes a pixel). Other modes
+# (RGBA, LA, CMYK, YCbCr ...) take 8. Turning a photo upright by its EXIF orientation needs one more copy.
+_PEAK_BYTES_PER_PIXEL = {"RGB": 4, "1": 5, "L": 5, "P": 5, "I;16": 5, "I;16B": 5, "I;16L": 5, "I": 5, "F": 5}
+_WORST_BYTES_PER_PIXEL = 8
 # Transparent pixels are composited onto white: transparent areas of photos, product shots and logos
 # are meant to be seen on a light page, and black (what dropping alpha often leaves) would darken them.
 _BACKGROUND = (255, 255, 255)
@@ -137,6 +162,41 @@ def _entry_is(test: Callable[[], bool]) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class DecodePlan:
+    """What decoding an image will take, read from its header before any pixel is decoded."""
+
+    format: str
+    mode: str
+    size: tuple[int, int]
+    decoded_size: tuple[int, int]  # smaller than ``size`` for JPEGs decoded at a reduced scale
+
+    @property
+    def pixels(self) -> int:
+        """``width * height`` as the header states it."""
+        return self.size[0] * self.size[1]
+
+    @property
+    def memory(self) -> int:
+        """About the most bytes decoding and converting the image to RGB holds at once."""
+        per_pixel = _PEAK_BYTES_PER_PIXEL.get(self.mode, _WORST_BYTES_PER_PIXEL)
+        return self.decoded_size[0] * self.decoded_size[1] * per_pixel
+
+
+def plan_decode_bytes(data: bytes, name: str, min_size: tuple[int, int] | None = None) -> DecodePlan:
+    """The :class:`DecodePlan` of an image in memory, from its header only (``min_size`` as in
+    :func:`load_image`); raises ImageError when the header cannot be read."""
+    if not data:
+        raise ImageError(name, "empty file (0 bytes)")
+    try:
+        img = _open(io.BytesIO(data))
+        size = img.size
+        _draft(img, min_size)
+    except Exception as exc:
+        raise ImageError(name, _reason(exc)) from None
+    return DecodePlan(img.format or "", img.mode, size, img.size)
+
+
 def load_image(
     path: str | Path, min_size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Image.Image:
@@ -146,8 +206,8 @@ def load_image(
     scale (DCT scaling, several times faster) while both sides stay at least ``max(w, h)``, so the result
     covers ``min_size`` whatever the EXIF orientation. Images are never enlarged.
 
-    ``max_pixels`` limits ``width * height`` as read from the header, before any pixel is decoded.
-    Pillow's own limit (twice ``PIL.Image.MAX_IMAGE_PIXELS``, about 179 MP by default) also applies.
+    ``max_pixels`` limits ``width * height`` as read from the header, before any pixel is decoded;
+    Pillow's own limit (``PIL.Image.MAX_IMAGE_PIXELS``) is left to its other callers.
 
     Raises ImageError for anything that is not a usable image (missing, empty, unreadable, not an image,
     truncated or corrupt, too many pixels).
@@ -179,29 +239,55 @@ def _decode(fp: BinaryIO, path: Path, min_size: tuple[int, int] | None, max_pixe
         raise ImageError(path, "empty file (0 bytes)")
     fp.seek(0)
     try:
-        img = Image.open(fp, formats=_FORMATS)
+        img = _open(fp)
     except Exception as exc:
         raise ImageError(path, _reason(exc)) from None
     width, height = img.size
     if width * height > max_pixels:
         raise ImageError(
             path,
-            f"too many pixels: {width}x{height} = {width * height:,}, more than the limit of {max_pixels:,}",
+            f"too many pixels: {width}x{height} = {width * height:,}, more than photoscore's limit of {max_pixels:,}",
         )
     try:
-        if min_size is not None and img.format in ("JPEG", "MPO"):
-            side = max(min_size)
-            img.draft("RGB", (side, side))
+        _draft(img, min_size)
         img.load()  # the full decode happens here, so truncated or corrupt data fails here
     except Exception as exc:
         raise ImageError(path, _reason(exc)) from None
     # Corrupt EXIF leaves the orientation unknown, not the pixels unusable: keep them as stored.
     with contextlib.suppress(Exception):
         ImageOps.exif_transpose(img, in_place=True)
-    try:
+    mode = img.mode
+    try:  # each step replaces ``img``, so the larger image before it can be freed
+        img = _to_8_bits(img)
         return _to_rgb(img)
     except ValueError as exc:  # a colour mode Pillow cannot convert
-        raise ImageError(path, f"unsupported colour mode {img.mode}: {exc}") from None
+        raise ImageError(path, f"unsupported colour mode {mode}: {exc}") from None
+
+
+def _open(fp: BinaryIO) -> ImageFile.ImageFile:
+    """``Image.open(fp, formats=_FORMATS)`` without Pillow's decompression-bomb check.
+
+    Only the header is read. The caller checks photoscore's own pixel limit next, so a refusal names
+    that limit, never Pillow's, and no DecompressionBombWarning is printed for photos within it.
+    """
+    prefix = fp.read(16)
+    for name in _FORMATS:
+        factory, accept = Image.OPEN[name]
+        accepted = accept(prefix) if accept else True
+        if accepted and not isinstance(accepted, str):  # a string: a reason it cannot be opened here
+            fp.seek(0)
+            try:
+                return factory(fp, "")
+            except (SyntaxError, IndexError, TypeError, struct.error):
+                continue  # Image.open's rule: not this format after all
+    raise UnidentifiedImageError("cannot identify image file")
+
+
+def _draft(img: Image.Image, min_size: tuple[int, int] | None) -> None:
+    """Let a JPEG decode at a reduced scale (DCT scaling) that still covers ``min_size`` in any orientation."""
+    if min_size is not None and img.format in ("JPEG", "MPO"):
+        side = max(min_size)
+        img.draft("RGB", (side, side))
 
 
 def _reason(exc: Exception) -> str:
@@ -215,31 +301,47 @@ def _reason(exc: Exception) -> str:
     return f"truncated or corrupt image data ({type(exc).__name__}: {exc})"
 
 
+def _to_8_bits(img: Image.Image) -> Image.Image:
+    """A deep (16/32-bit integer, float) single-channel image as 8-bit ``L``, converted in strips of
+    rows; other images as they are."""
+    if img.mode not in ("I", "F") and not img.mode.startswith("I;16"):
+        return img
+    width, height = img.size
+    out = np.empty((height, width), dtype=np.uint8)
+    rows = max(1, _STRIP_PIXELS // width)
+    for top in range(0, height, rows):
+        strip = img.crop((0, top, width, min(height, top + rows)))
+        out[top : top + rows] = _deep_to_uint8(np.asarray(strip), img.mode)
+    return Image.fromarray(out, "L")
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
-    """Any Pillow mode -> 8-bit RGB; alpha and transparency are composited onto white."""
+    """Any 8-bit Pillow mode -> RGB; alpha and transparency are composited onto white, in strips of rows
+    so that only the image and its RGB copy are held whole."""
     if img.mode == "RGB":
         return img
-    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
-        img = Image.fromarray(_deep_to_uint8(img), "L")
-    elif img.mode == "La":  # premultiplied alpha (TIFF); Pillow converts it to RGBA only through LA
-        img = img.convert("LA")
-    if img.has_transparency_data:
-        rgba = img.convert("RGBA")
-        out = Image.new("RGB", img.size, _BACKGROUND)
-        out.paste(rgba, mask=rgba.getchannel("A"))
-        return out
-    return img.convert("RGB")
+    if not img.has_transparency_data:
+        return img.convert("RGB")
+    width, height = img.size
+    out = Image.new("RGB", img.size, _BACKGROUND)
+    rows = max(1, _STRIP_PIXELS // width)
+    for top in range(0, height, rows):
+        strip = img.crop((0, top, width, min(height, top + rows)))
+        if strip.mode == "La":  # premultiplied alpha (TIFF); Pillow converts it to RGBA only through LA
+            strip = strip.convert("LA")
+        rgba = strip if strip.mode == "RGBA" else strip.convert("RGBA")
+        out.paste(rgba, (0, top), mask=rgba)  # an RGBA mask is its alpha band
+    return out
 
 
-def _deep_to_uint8(img: Image.Image) -> np.ndarray:
-    """Scale a 16/32-bit integer or float single-channel image to 0..255 (rounded, not clipped).
+def _deep_to_uint8(data: np.ndarray, mode: str) -> np.ndarray:
+    """Scale 16/32-bit integer or float samples to 0..255 (rounded, not clipped).
 
     Integer modes are read as 16-bit samples (0..65535; Pillow gives 16-bit PNG and TIFF as ``I;16``
     or ``I``): 65535 -> 255, 32768 -> 128. Float images are taken as 0.0..1.0, the usual convention of
     float TIFFs; values outside are clipped.
     """
-    data = np.asarray(img)
-    if img.mode == "F":
+    if mode == "F":
         return (np.clip(np.nan_to_num(data), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
     scaled = (np.clip(data, 0, 65535).astype(np.uint32) * 255 + 32767) // 65535
     return scaled.astype(np.uint8)

@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 
 from photoscore.cli.console import err, fail, parse_weights, warn_if_untrained
+from photoscore.images import DEFAULT_MAX_PIXELS
 from photoscore.scoring.ensemble import EnsembleMode, model_weights
 from photoscore.scoring.listing import DEFAULT_FLAG_BELOW
 from photoscore.scoring.onnx_model import ModelFileError, read_card
@@ -46,9 +47,24 @@ def serve(
     max_file_mb: Annotated[float, typer.Option(min=0.001, help="Largest photo accepted (MiB).")] = 20.0,
     max_request_mb: Annotated[float, typer.Option(min=0.001, help="Largest request accepted (MiB).")] = 100.0,
     max_photos: Annotated[int, typer.Option(min=1, help="Most photos in one request.")] = 100,
+    max_pixels: Annotated[
+        int, typer.Option(min=1, help="Most pixels (width x height) in one photo; more is refused unread.")
+    ] = DEFAULT_MAX_PIXELS,
+    max_request_pixels: Annotated[
+        int, typer.Option(min=1, help="Most pixels in all the photos of one request (413 before decoding).")
+    ] = 2_000_000_000,
+    decode_memory_mb: Annotated[
+        float, typer.Option(min=1, help="Memory (MiB) for photos being decoded at once, per worker.")
+    ] = 1536.0,
     timeout: Annotated[
         float, typer.Option(min=0.001, help="Seconds to decode and score one request before a 503.")
     ] = 60.0,
+    header_timeout: Annotated[
+        float, typer.Option(min=0.001, help="Seconds for a request's line and headers to arrive (408).")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option(min=0.001, help="Longest pause in the arrival of a request body (408).")
+    ] = 20.0,
     api_key: Annotated[
         str | None,
         typer.Option(envvar=API_KEY_ENV, show_envvar=True, help="Require this key in the X-API-Key header."),
@@ -82,6 +98,7 @@ def serve(
         )
     import uvicorn
 
+    from photoscore.server.protocol import HeaderTimeoutProtocol
     from photoscore.server.settings import ServerSettings
 
     paths = _model_files(model)
@@ -100,7 +117,12 @@ def serve(
             max_file_mb=max_file_mb,
             max_request_mb=max_request_mb,
             max_photos=max_photos,
+            max_pixels=max_pixels,
+            max_request_pixels=max_request_pixels,
+            decode_memory_mb=decode_memory_mb,
             timeout_s=timeout,
+            header_timeout_s=header_timeout,
+            body_timeout_s=body_timeout,
             api_key=api_key or None,
             flag_below=flag_below,
             threads=threads or max(1, (os.cpu_count() or 1) // workers),
@@ -120,6 +142,7 @@ def serve(
         workers=workers,
         log_level=log_level,
         limit_concurrency=limit_concurrency,
+        http=HeaderTimeoutProtocol,
     )
 
 

@@ -12,7 +12,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from photoscore.images import DEFAULT_MAX_PIXELS, ImageError, image_id_for, load_image, load_image_bytes
+from photoscore.images import (
+    DEFAULT_MAX_PIXELS,
+    DecodePlan,
+    ImageError,
+    image_id_for,
+    load_image,
+    load_image_bytes,
+    plan_decode_bytes,
+)
 from photoscore.preprocess import Preprocessing
 from photoscore.scoring.ensemble import EnsembleMode, check_mode, combine, model_weights
 from photoscore.scoring.listing import GroupBy, Ranking, group_labels, rank_groups
@@ -115,6 +123,14 @@ class Scorer:
         return self._prepare(
             Path(name), lambda: load_image_bytes(data, name, self._decode_size, self.max_pixels)
         )
+
+    def plan_bytes(self, data: bytes, name: str) -> DecodePlan | None:
+        """What :meth:`decode_bytes` will take for this photo, from its header alone (JPEGs at the
+        reduced scale they will decode at); None when the header cannot be read."""
+        try:
+            return plan_decode_bytes(data, name, self._decode_size)
+        except ImageError:
+            return None
 
     def _decode(self, path: Path) -> Decoded:
         return self._prepare(

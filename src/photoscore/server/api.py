@@ -13,7 +13,7 @@ from photoscore.scoring.normalize import Method, Scale
 from photoscore.scoring.output import result_record
 from photoscore.scoring.results import ScoreResult
 from photoscore.server.errors import error_response
-from photoscore.server.service import ScoringService
+from photoscore.server.service import ScoringService, TooManyPixels
 from photoscore.server.uploads import read_uploads
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
@@ -90,11 +90,14 @@ async def models(service: Service) -> dict[str, Any]:
 
 
 async def _scored(service: ScoringService, photos: list[UploadFile] | None) -> list[ScoreResult]:
-    """Read, decode and score the uploads within the request timeout (503 when it runs out)."""
+    """Read, decode and score the uploads within the request timeout (503 when it runs out; 413 for
+    photos with more pixels in all than the request's budget)."""
     timeout = service.settings.timeout_s
     try:
         async with asyncio.timeout(timeout):
             return await service.score(await read_uploads(photos, service.settings))
+    except TooManyPixels as exc:
+        raise HTTPException(413, str(exc)) from None
     except TimeoutError:
         raise HTTPException(
             503,

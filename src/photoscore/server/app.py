@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 
 from photoscore import __version__
 from photoscore.server import api, probes
-from photoscore.server.auth import api_key_check
+from photoscore.server.auth import ApiKeyGate, api_key_check
 from photoscore.server.errors import install_error_handlers
 from photoscore.server.limits import BodyLimit
 from photoscore.server.page import install_page
+from photoscore.server.protocol import HEADER_TIMEOUT_STATE
 from photoscore.server.service import ScoringService
 from photoscore.server.settings import ServerSettings
 
@@ -26,10 +28,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
     service = ScoringService(settings)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         service.start()
         try:
-            yield
+            yield {HEADER_TIMEOUT_STATE: settings.header_timeout_s}  # read by the HTTP protocol
         finally:
             await service.stop()
 
@@ -41,7 +43,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.include_router(probes.router)
     install_page(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, idle_timeout=settings.body_timeout_s)
+    if settings.api_key:  # outermost: a refused request's body is never read
+        app.add_middleware(ApiKeyGate, key=settings.api_key)
     return app
 
 

@@ -21,11 +21,14 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz")
 async def readyz(service: Service) -> JSONResponse:
     """Readiness: 200 once the models are loaded and the batcher runs, 503 before and while stopping.
-    `queued` photos wait for the model; `batches` and `photos` count model runs since the start."""
+    `decoding` photos are being decoded and `to_decode` wait for a decoding thread; `queued` photos wait
+    for the model; `batches` and `photos` count model runs since the start."""
     batcher = service.batcher
     body: dict[str, Any] = {
         "status": "ready" if service.ready else "not ready",
         "models": service.model_names,
+        "decoding": service.decoder.running,
+        "to_decode": service.decoder.waiting,
         "queued": batcher.queued,
         "batches": batcher.batches,
         "photos": batcher.items,

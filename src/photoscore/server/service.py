@@ -1,15 +1,17 @@
-"""The scoring service behind the routes: one Scorer, a decoding pool and the micro-batcher."""
+"""The scoring service behind the routes: one Scorer, fair decoding and the micro-batcher."""
 
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
+import functools
 from dataclasses import dataclass
 
+from photoscore.images import DecodePlan
 from photoscore.scoring.engine import Decoded, Scorer
 from photoscore.scoring.onnx_model import OnnxNimaModel
 from photoscore.scoring.results import ScoreResult
 from photoscore.server.batcher import MicroBatcher
+from photoscore.server.decoding import FairDecoder
 from photoscore.server.settings import ServerSettings
 
 
@@ -21,18 +23,24 @@ class Upload:
     data: bytes
 
 
+class TooManyPixels(Exception):
+    """A request whose photos hold more pixels in all than the per-request budget (answered 413)."""
+
+
 class ScoringService:
-    """Decodes uploads on a thread pool and scores them in batches shared with concurrent requests."""
+    """Decodes uploads fairly between requests and scores them in batches shared with concurrent requests."""
 
     def __init__(self, settings: ServerSettings):
         self.settings = settings
         models = [OnnxNimaModel(path, threads=settings.threads) for path in settings.models]
-        self.scorer = Scorer(models, weights=settings.weights, ensemble=settings.ensemble)
+        self.scorer = Scorer(
+            models, weights=settings.weights, ensemble=settings.ensemble, max_pixels=settings.max_pixels
+        )
         self.model_names = [m.name for m in self.scorer.models]
         self.batcher: MicroBatcher[Decoded, ScoreResult] = MicroBatcher(
             self.scorer.score_decoded, settings.max_batch, settings.max_wait_ms / 1000
         )
-        self._decoders = ThreadPoolExecutor(self.scorer.workers, thread_name_prefix="photoscore-decode")
+        self.decoder = FairDecoder(self.scorer.workers, settings.decode_memory_bytes)
 
     @property
     def ready(self) -> bool:
@@ -43,12 +51,29 @@ class ScoringService:
 
     async def stop(self) -> None:
         await self.batcher.stop()
-        self._decoders.shutdown(wait=False, cancel_futures=True)
+        self.decoder.shutdown()
 
     async def score(self, uploads: list[Upload]) -> list[ScoreResult]:
-        """Scores of the uploads in their order; a photo that cannot be decoded gets its ``error``."""
-        loop = asyncio.get_running_loop()
-        decoded = await asyncio.gather(
-            *(loop.run_in_executor(self._decoders, self.scorer.decode_bytes, u.data, u.name) for u in uploads)
-        )
+        """Scores of the uploads in their order; a photo that cannot be decoded gets its ``error``.
+
+        Raises TooManyPixels, before anything is decoded, when the photos' headers add up to more
+        pixels than ``max_request_pixels``.
+        """
+        plans = await asyncio.to_thread(lambda: [self.scorer.plan_bytes(u.data, u.name) for u in uploads])
+        # Photos over max_pixels, or whose header cannot be read, fail at their header and cost nothing.
+        decodable = [p if p is not None and p.pixels <= self.settings.max_pixels else None for p in plans]
+        self._check_budget([p for p in decodable if p is not None])
+        jobs = [
+            (functools.partial(self.scorer.decode_bytes, u.data, u.name), 0 if plan is None else plan.memory)
+            for u, plan in zip(uploads, decodable, strict=True)
+        ]
+        decoded = await self.decoder.run(jobs)
         return await self.batcher.submit(decoded)
+
+    def _check_budget(self, plans: list[DecodePlan]) -> None:
+        total, limit = sum(p.pixels for p in plans), self.settings.max_request_pixels
+        if total > limit:
+            raise TooManyPixels(
+                f"{len(plans)} photos with {total:,} pixels in all, more than the limit of {limit:,} pixels "
+                "per request; send fewer or smaller photos"
+            )
