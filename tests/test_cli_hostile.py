@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 # Root reads any folder whatever its mode; without these capabilities it obeys the mode like any user.
 DROP_READ_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
@@ -115,3 +116,16 @@ def test_newline_in_a_file_name_keeps_one_line_per_photo(photo_dir, colour_model
     assert lines[2].endswith(f"{folder}/rocket.jpg") and lines[1].endswith(f"{folder}/coffee.jpg")
     assert lines[3].endswith(f"{folder}/two\\nlines.jpg") and "±" in lines[3]
     assert "bad\\rname.jpg" in run.stderr and "\r" not in run.stderr
+
+
+def test_max_pixels_refuses_a_large_photo_and_scores_the_rest(photo_dir, colour_model, tmp_path):
+    model = colour_model()
+    small = tmp_path / "small.png"
+    Image.new("RGB", (40, 30), (200, 120, 40)).save(small)
+    large = tmp_path / "large.png"
+    Image.new("RGB", (400, 300), (20, 120, 240)).save(large)
+    run = photoscore("score", small, large, "-m", model, "--max-pixels", "10000", "--json")
+    assert run.returncode == 0, run.stderr
+    rows = {Path(r["path"]).name: r for r in json.loads(run.stdout)}
+    assert rows["small.png"]["error"] is None and rows["small.png"]["mean_score_prediction"] is not None
+    assert "400x300 = 120,000, more than photoscore's limit of 10,000" in rows["large.png"]["error"]

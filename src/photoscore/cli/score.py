@@ -16,7 +16,7 @@ from rich.progress import Progress
 
 from photoscore.atomic import atomic_open
 from photoscore.cli.console import err, fail, parse_weights, printable, progress_bar, warn_if_untrained
-from photoscore.images import find_images
+from photoscore.images import DEFAULT_MAX_PIXELS, find_images
 from photoscore.scoring.contact_sheet import ContactSheet
 from photoscore.scoring.engine import Scorer
 from photoscore.scoring.ensemble import EnsembleMode
@@ -81,6 +81,10 @@ ManifestOption = Annotated[
 RecursiveOption = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")]
 BatchSizeOption = Annotated[int, typer.Option(min=1, help="Photos per model run.")]
 WorkersOption = Annotated[int | None, typer.Option(min=1, help="Decoding threads (default: CPU count).")]
+MaxPixelsOption = Annotated[
+    int,
+    typer.Option(min=1, help="Refuse photos with more pixels than this (from the header, before decoding)."),
+]
 
 
 def score(
@@ -111,6 +115,7 @@ def score(
     scale: ScaleOption = None,
     batch_size: BatchSizeOption = 32,
     workers: WorkersOption = None,
+    max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Score photos; results keep the input order. Exits non-zero only when nothing could be scored.
 
@@ -127,7 +132,7 @@ def score(
         raise fail("--resume continues a run that writes its results with -o FILE: give -o")
     ranked = any(o is not None for o in (normalize, normalizer, group_by, manifest, scale))
     files, groups = _photos_and_groups(paths, manifest, group_by, recursive)
-    scorer = _scorer(model, model_weights, ensemble, batch_size, workers)
+    scorer = _scorer(model, model_weights, ensemble, batch_size, workers, max_pixels)
     fitted = _load_normalizer(normalizer, normalize, scorer)
     names = [m.name for m in scorer.models]
 
@@ -208,6 +213,7 @@ def _run_settings(
         "--model": [{"name": m.name, "sha256": file_digest(m.path)} for m in scorer.models],
         "--model-weights": [round(w, 12) for w in scorer.weights.tolist()],
         "--ensemble": scorer.ensemble,
+        "--max-pixels": scorer.max_pixels,
         "--normalizer": file_digest(normalizer) if normalizer else None,
         **options,
         "photos": {"count": len(files), "sha256": photo_list_digest(files, groups)},
@@ -273,13 +279,23 @@ def _warn_unreadable(folder: Path, exc: OSError) -> None:
 
 
 def _scorer(
-    specs: list[str] | None, weights: str | None, ensemble: EnsembleMode, batch_size: int, workers: int | None
+    specs: list[str] | None,
+    weights: str | None,
+    ensemble: EnsembleMode,
+    batch_size: int,
+    workers: int | None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Scorer:
     """Load the models into a Scorer, warning about untrained ones."""
     try:
         parsed = parse_weights(weights)
         scorer = Scorer(
-            _load_models(specs), batch_size=batch_size, workers=workers, weights=parsed, ensemble=ensemble
+            _load_models(specs),
+            batch_size=batch_size,
+            workers=workers,
+            max_pixels=max_pixels,
+            weights=parsed,
+            ensemble=ensemble,
         )
     except ValueError as exc:
         raise fail(f"--model-weights {weights}: {exc}" if weights else str(exc)) from exc
@@ -371,6 +387,7 @@ def rank(
     ] = None,
     batch_size: BatchSizeOption = 32,
     workers: WorkersOption = None,
+    max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Rank each listing's photos best first, name a cover photo and flag weak photos.
 
@@ -379,7 +396,7 @@ def rank(
     Exits non-zero only when nothing could be scored.
     """
     files, groups = _photos_and_groups(paths, manifest, None, recursive)
-    scorer = _scorer(model, model_weights, ensemble, batch_size, workers)
+    scorer = _scorer(model, model_weights, ensemble, batch_size, workers, max_pixels)
     fitted = _load_normalizer(normalizer, normalize, scorer)
     failures: list[ScoreResult] = []
     flagged = listings = 0
@@ -438,10 +455,11 @@ def normalizer_fit(
     method: Annotated[Method, typer.Option(help="How scores are spread (see README).")] = "percentile",
     batch_size: BatchSizeOption = 32,
     workers: WorkersOption = None,
+    max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Fit a normaliser on reference photos; `score --normalizer` and `rank --normalizer` apply it."""
     files = _find_photos(paths, recursive)
-    scorer = _scorer(model, model_weights, ensemble, batch_size, workers)
+    scorer = _scorer(model, model_weights, ensemble, batch_size, workers, max_pixels)
     means: list[float] = []
     failures: list[ScoreResult] = []
     with _scored(scorer, files) as results:
