@@ -33,6 +33,9 @@ def sources(where: Path = PACKAGE) -> list[Path]:
 
 
 def is_face(name: str) -> bool:
+    """A face, or ``python -m photoscore``, which only starts one."""
+    if name == "photoscore.__main__":
+        return True
     return any(name == f"photoscore.{f}" or name.startswith(f"photoscore.{f}.") for f in FACES)
 
 
