@@ -31,19 +31,19 @@ def test_http_photos_arrive_whole(photo_server, photo_dir: Path):
 def test_a_404_is_final_and_a_503_is_tried_again(photo_server):
     fetcher = Fetcher(timeout=3, attempts=3)
     with pytest.raises(FetchError, match="HTTP 404"):
-        fetcher.fetch(f"{photo_server.url}/missing/chelsea.jpg")
-    assert photo_server.requests["/missing/chelsea.jpg"] == 1
-    assert fetcher.fetch(f"{photo_server.url}/flaky/astronaut.jpg")
-    assert photo_server.requests["/flaky/astronaut.jpg"] == 2
+        fetcher.fetch(f"{photo_server.url}/missing/chelsea.jpg?fetch-test")
+    assert photo_server.requests["/missing/chelsea.jpg?fetch-test"] == 1
+    assert fetcher.fetch(f"{photo_server.url}/flaky/astronaut.jpg?fetch-test")
+    assert photo_server.requests["/flaky/astronaut.jpg?fetch-test"] == 2
 
 
 def test_a_server_that_does_not_answer_times_out_after_the_attempts(photo_server):
     fetcher = Fetcher(timeout=0.5, attempts=2)
     started = time.monotonic()
     with pytest.raises(FetchError, match=r"timed out after 0.5 s \(after 2 attempts\)"):
-        fetcher.fetch(f"{photo_server.url}/hang/chelsea.jpg")
+        fetcher.fetch(f"{photo_server.url}/hang/chelsea.jpg?fetch-test")
     assert time.monotonic() - started < 4
-    assert photo_server.requests["/hang/chelsea.jpg"] == 2
+    assert photo_server.requests["/hang/chelsea.jpg?fetch-test"] == 2
 
 
 def test_a_closed_port_and_a_missing_file_are_errors(tmp_path: Path):

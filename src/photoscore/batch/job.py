@@ -243,6 +243,11 @@ def _score_shards(
 
     from photoscore.batch.photos import default_actors
 
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if options.threads > cpus:
+        raise JobError(
+            f"--threads {options.threads}: the cluster has {cpus:g} CPUs; an actor could never start"
+        )
     size = options.shard_size
     blocks = [photos.table.slice(k * size, size) for k in pending]
     actors = min(options.actors or default_actors(options.threads), len(blocks))

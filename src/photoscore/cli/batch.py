@@ -103,7 +103,10 @@ def batch(
     except (InputError, JobError) as exc:
         raise fail(str(exc)) from exc
     startup = _connect(address)
-    report = job.run()
+    try:
+        report = job.run()
+    except JobError as exc:
+        raise fail(str(exc)) from exc
     err.print(
         f"Scored {report.scored} of {report.photos} photos; {report.failed} could not be scored.",
         highlight=False,
