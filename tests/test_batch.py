@@ -37,8 +37,10 @@ import ray.data
 from moto.server import ThreadedMotoServer
 
 from photoscore.batch import BatchJob, JobOptions
+from photoscore.batch.inputs import read_input
 from photoscore.batch.job import JobError
 from photoscore.cli import app
+from photoscore.scoring.normalize import Normalizer
 from photoscore.scoring.registry import default_model
 
 EXAMPLES = ("astronaut", "chelsea", "coffee", "coffee-blurred", "coffee-dark", "rocket")
@@ -74,7 +76,7 @@ def s3_env() -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="module")
 def cluster(s3_env: dict[str, str]) -> Iterator[dict[str, str]]:
     """`ray start --head` on 127.0.0.1 (2 CPUs, a 100 MB object store), this process connected to it;
-    yields the environment for `photoscore` processes, RAY_ADDRESS included. Stopped after, also on
+    yields the environment for `photoscore` processes, with RAY_ADDRESS (which `batch` joins). Stopped after, also on
     failure, by its process group."""
     port = free_port()
     temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")
@@ -164,8 +166,9 @@ def test_manifest_scores_and_ranks_as_score_does(cluster, tmp_path: Path):
         for index, (listing, name) in enumerate(zip(listings, names, strict=True)):
             writer.writerow([listing, f"photos/{name}", f"note {index}", 100 + index])
     out = tmp_path / "out"
+    no_env = {k: v for k, v in cluster.items() if k != "RAY_ADDRESS"}  # --address, not $RAY_ADDRESS
     run = photoscore("batch", manifest, "--out", out, "--listing-column", "listing_id", "--normalize", "minmax",
-                     "--shard-size", "3", env=cluster)  # fmt: skip
+                     "--shard-size", "3", "--address", cluster["RAY_ADDRESS"], env=no_env)  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert "Scored 6 of 10 photos; 4 could not be scored." in run.stderr
     by_path = {
@@ -213,7 +216,8 @@ def test_run_job_on_a_folder_with_two_models(cluster, tmp_path: Path):
     bad_files(folder.parent)
     models = [write_colour_model(tmp_path / "a.onnx", "a", seed=1),
               write_colour_model(tmp_path / "b.onnx", "b", input_size=(24, 40), seed=2)]  # fmt: skip
-    options = JobOptions(recursive=True, weights=[3, 1], shard_size=4, actors=1, threads=1)
+    fitted = Normalizer.fit("zscore", [3.0, 5.0, 7.0])  # a normaliser without listings: no rank
+    options = JobOptions(recursive=True, weights=[3, 1], normalizer=fitted, shard_size=4, actors=1, threads=1)
     report = run_job(str(tmp_path / "listing"), str(tmp_path / "out"), models, options)
     assert (report.photos, report.scored, report.failed, report.new, report.resumed) == (6, 3, 3, 6, 0)
     want = score_json(tmp_path / "listing", "-r", "-m", models[0], "-m", models[1], "--model-weights", "3,1")
@@ -225,6 +229,9 @@ def test_run_job_on_a_folder_with_two_models(cluster, tmp_path: Path):
             assert row["mean_score_prediction"] == pytest.approx(record["mean_score_prediction"], abs=1e-6)
             assert row["a.mean"] == pytest.approx(record["models"]["a"]["mean"], abs=1e-6)
             assert row["b.std"] == pytest.approx(record["models"]["b"]["std"], abs=1e-6)
+            shown = round(row["mean_score_prediction"], 6)
+            assert row["normalized_score"] == pytest.approx(float(fitted.apply(shown)), abs=1e-6)
+        assert "rank" not in row
     again = run_job(str(tmp_path / "listing"), str(tmp_path / "out"), models, options)
     assert (again.new, again.resumed, again.scored) == (0, 6, 3)
 
@@ -235,6 +242,8 @@ def test_object_store_and_web_photos(cluster, photo_server, photo_dir: Path, tmp
     for name in ("chelsea", "coffee"):
         s3.upload_file(str(photo_dir / f"{name}.jpg"), BUCKET, f"in/{name}.jpg")
     s3.put_object(Bucket=BUCKET, Key="in/broken.jpg", Body=b"\xff\xd8\xff not really")
+    folder_photos = read_input(f"s3://{BUCKET}/in/").table.column("path").to_pylist()  # a folder on S3
+    assert folder_photos == [f"s3://{BUCKET}/in/{n}.jpg" for n in ("broken", "chelsea", "coffee")]
     url = photo_server.url
     locations = {
         f"s3://{BUCKET}/in/chelsea.jpg": "chelsea",

@@ -55,7 +55,10 @@ def batch(
     scale: ScaleOption = None,
     address: Annotated[
         str | None,
-        typer.Option(help="Join this Ray cluster (e.g. auto, or HOST:6379); default: a local Ray."),
+        typer.Option(
+            envvar="RAY_ADDRESS",
+            help="Join this Ray cluster (auto, or HOST:6379); default: $RAY_ADDRESS, else a local Ray.",
+        ),
     ] = None,
     actors: Annotated[
         int | None, typer.Option(min=1, help="Scoring actors (default: the cluster's CPUs / --threads).")
