@@ -36,7 +36,7 @@ from photoscore.scoring.listing import normalize_each
 from photoscore.scoring.normalize import Normalizer, Scale
 from photoscore.scoring.onnx_model import OnnxNimaModel
 from photoscore.scoring.output import result_record
-from photoscore.scoring.results import ScoreResult
+from photoscore.scoring.results import DECIMALS, ScoreResult
 
 if TYPE_CHECKING:
     import ray
@@ -152,7 +152,8 @@ class PhotoScorer:
             for name, scores in record.pop("models", {}).items():
                 record[f"{name}.mean"], record[f"{name}.std"] = scores["mean"], scores["std"]
             if self.normalizer is not None:
-                record["normalized_score"] = result.normalized_score
+                shown = result.normalized_score
+                record["normalized_score"] = None if shown is None else round(shown, DECIMALS)
             rows.append(record)
         return pa.Table.from_pylist(rows, schema=self.schema)
 
