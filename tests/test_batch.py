@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -74,10 +75,10 @@ def s3_env() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def cluster(s3_env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """`ray start --head` on 127.0.0.1 (2 CPUs, a 100 MB object store), this process connected to it;
-    yields the environment for `photoscore` processes, with RAY_ADDRESS (which `batch` joins). Stopped after, also on
-    failure, by its process group."""
+def cluster(s3_env: dict[str, str]) -> Iterator[Cluster]:
+    """`ray start --head` on 127.0.0.1 (2 CPUs, a 100 MB object store), this process connected to it.
+    `photoscore` processes get RAY_ADDRESS, which `batch` joins. Stopped after, also on failure, by its
+    process group."""
     port = free_port()
     temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")
     env = {
@@ -106,7 +107,7 @@ def cluster(s3_env: dict[str, str]) -> Iterator[dict[str, str]]:
                 if time.monotonic() > deadline or head.poll() is not None:
                     raise
                 time.sleep(1)
-        yield {**env, "RAY_ADDRESS": address}
+        yield Cluster({**env, "RAY_ADDRESS": address}, head.pid)
     finally:
         ray.shutdown()
         patch.undo()
@@ -120,6 +121,32 @@ def cluster(s3_env: dict[str, str]) -> Iterator[dict[str, str]]:
         head.wait()
         log.close()
         shutil.rmtree(temp, ignore_errors=True)
+
+
+@dataclass
+class Cluster:
+    """The test cluster: the environment for `photoscore` processes (RAY_ADDRESS included) and the
+    process id of `ray start`, which leads the process group of the cluster's servers."""
+
+    env: dict[str, str]
+    group: int
+
+    def processes(self, title: str) -> list[int]:
+        """Ids of this cluster's processes (descendants of `ray start`) whose command line holds ``title``."""
+        parents = {}
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+        found = []
+        for pid in parents:
+            ancestor = pid
+            while ancestor > 1 and ancestor != self.group:
+                ancestor = parents.get(ancestor, 1)
+            with contextlib.suppress(OSError):
+                if ancestor == self.group and title in Path(f"/proc/{pid}/cmdline").read_text():
+                    found.append(pid)
+        return found
 
 
 def photoscore(*args: object, env: dict[str, str], timeout: float = 170) -> subprocess.CompletedProcess[str]:
@@ -166,9 +193,9 @@ def test_manifest_scores_and_ranks_as_score_does(cluster, tmp_path: Path):
         for index, (listing, name) in enumerate(zip(listings, names, strict=True)):
             writer.writerow([listing, f"photos/{name}", f"note {index}", 100 + index])
     out = tmp_path / "out"
-    no_env = {k: v for k, v in cluster.items() if k != "RAY_ADDRESS"}  # --address, not $RAY_ADDRESS
+    no_env = {k: v for k, v in cluster.env.items() if k != "RAY_ADDRESS"}  # --address, not $RAY_ADDRESS
     run = photoscore("batch", manifest, "--out", out, "--listing-column", "listing_id", "--normalize", "minmax",
-                     "--shard-size", "3", "--address", cluster["RAY_ADDRESS"], env=no_env)  # fmt: skip
+                     "--shard-size", "3", "--address", cluster.env["RAY_ADDRESS"], env=no_env)  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert "Scored 6 of 10 photos; 4 could not be scored." in run.stderr
     by_path = {
@@ -261,7 +288,7 @@ def test_object_store_and_web_photos(cluster, photo_server, photo_dir: Path, tmp
     model = write_colour_model(tmp_path / "colour.onnx")
     out = f"s3://{BUCKET}/jobs/out"
     run = photoscore("batch", f"s3://{BUCKET}/jobs/manifest.parquet", "--out", out, "--path-column", "url",
-                     "-m", model, "--timeout", "1", "--attempts", "2", env=cluster)  # fmt: skip
+                     "-m", model, "--timeout", "1", "--attempts", "2", env=cluster.env)  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert "Scored 4 of 8 photos; 4 could not be scored." in run.stderr
     expected = {Path(r["path"]).stem: r for r in score_json(photo_dir, "-m", model)}
@@ -301,8 +328,9 @@ def test_score_dataset_in_a_pipeline_of_ones_own(cluster, photo_dir: Path, tmp_p
         assert row["mean_score_prediction"] == pytest.approx(expected[row["photo"]], abs=1e-6)
 
 
-def test_a_killed_job_resumes_exactly_once(cluster, photo_server, tmp_path: Path):
-    """SIGKILL the driver once some parts are written; the rerun scores only the rest."""
+def paced_job(tmp_path: Path, photo_server) -> tuple[list[str], list[str], Path]:
+    """A manifest of 88 photos in 8 shards of 11, each with one web photo served 0.5 s late, so the job
+    runs for a while; returns the photo locations, the `batch` command and its output folder."""
     folder = tmp_path / "generated"
     folder.mkdir()
     rng = np.random.default_rng(0)
@@ -312,19 +340,29 @@ def test_a_killed_job_resumes_exactly_once(cluster, photo_server, tmp_path: Path
         pixels = rng.integers(0, 256, size=(48, 64, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(folder / name, quality=85)
         rows.append(str(folder / name))
-        if index % 10 == 9:  # one slow web photo in each shard of 11 keeps the job running for a while
-            rows.append(f"{photo_server.url}/slow/chelsea.jpg?n={index}")
+        if index % 10 == 9:
+            rows.append(f"{photo_server.url}/slow/chelsea.jpg?n={index}&{tmp_path.name}")
     manifest = tmp_path / "m.csv"
     manifest.write_text("path\n" + "\n".join(rows) + "\n")
     model = write_colour_model(tmp_path / "colour.onnx")
     out = tmp_path / "out"
     command = [sys.executable, "-m", "photoscore", "batch", str(manifest), "--out", str(out), "-m", str(model),
                "--shard-size", "11", "--threads", "1", "--actors", "1", "--batch-size", "4"]  # fmt: skip
-    driver = subprocess.Popen(command, env=cluster, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return rows, command, out
+
+
+def wait_for_a_part(out: Path, driver: subprocess.Popen) -> None:
     deadline = time.monotonic() + 120
     while not list(out.glob("part-*.parquet")):
         assert driver.poll() is None and time.monotonic() < deadline, driver.stderr.read().decode()
         time.sleep(0.05)
+
+
+def test_a_killed_job_resumes_exactly_once(cluster, photo_server, tmp_path: Path):
+    """SIGKILL the driver once some parts are written; the rerun scores only the rest."""
+    rows, command, out = paced_job(tmp_path, photo_server)
+    driver = subprocess.Popen(command, env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for_a_part(out, driver)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     driver.stderr.close()
@@ -339,7 +377,7 @@ def test_a_killed_job_resumes_exactly_once(cluster, photo_server, tmp_path: Path
     assert 1 <= len(before) < shards
     done = sum(pq.read_metadata(out / name).num_rows for name in before)
 
-    rerun = photoscore(*command[3:], env=cluster)
+    rerun = photoscore(*command[3:], env=cluster.env)
     assert rerun.returncode == 0, rerun.stderr
     assert f"This run: {len(rows) - done} photos" in rerun.stderr and f"{done} already done" in rerun.stderr
     after = {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")}
@@ -348,3 +386,20 @@ def test_a_killed_job_resumes_exactly_once(cluster, photo_server, tmp_path: Path
     assert [r["input_row"] for r in result] == list(range(len(rows)))
     assert [r["path"] for r in result] == rows
     assert all(r["error"] is None for r in result)
+
+
+def test_a_dying_worker_is_replaced(cluster, photo_server, tmp_path: Path):
+    """SIGKILL the scoring actor's process mid-job: Ray restarts it, the shard it held is scored again
+    into the same part file, and every photo still appears once."""
+    rows, command, out = paced_job(tmp_path, photo_server)
+    driver = subprocess.Popen(command, env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for_a_part(out, driver)
+    actors = cluster.processes("MapWorker(MapBatches(ShardWriter))")
+    assert len(actors) == 1
+    os.kill(actors[0], signal.SIGKILL)
+    _, stderr = driver.communicate(timeout=170)
+    assert driver.returncode == 0, stderr.decode()
+    assert f"Scored {len(rows)} of {len(rows)} photos" in stderr.decode()
+    result = read_output(str(out))
+    assert [r["input_row"] for r in result] == list(range(len(rows)))
+    assert [r["path"] for r in result] == rows
