@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,10 @@ def test_the_command_refuses_before_starting_ray(tmp_path: Path):
     assert result.exit_code == 2 and "give --listing-column" in result.stderr
     result = runner.invoke(app, ["batch", str(tmp_path / "absent"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "absent" in result.stderr
+
+
+def test_the_command_line_loads_without_ray():
+    """`photoscore score` (and every command but `batch` at run time) never imports Ray or pyarrow."""
+    code = "import sys, photoscore.cli; print(sorted({'ray', 'pyarrow'} & {m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
