@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
-from collections.abc import Callable
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import onnx
@@ -118,3 +124,53 @@ def make_blur_set(folder: Path, scenes: tuple[str, ...], crops: int, seed: int) 
     labels = folder.parent / f"{folder.name}.json"
     labels.write_text(json.dumps(entries))
     return labels
+
+
+class PhotoServer:
+    """A loopback HTTP server of the ``photo_dir`` photos: ``/photos/NAME``, ``/slow/NAME`` (0.5 s late),
+    ``/hang/NAME`` (answers after 10 s), ``/flaky/NAME`` (503 the first time), anything else 404.
+    ``requests`` counts the requests per path."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.requests: Counter[str] = Counter()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests[self.path] += 1
+                kind, _, name = urlsplit(self.path).path.strip("/").partition("/")
+                file = server.folder / name
+                if kind == "hang":
+                    time.sleep(10)
+                elif kind == "slow":
+                    time.sleep(0.5)
+                elif kind == "flaky" and server.requests[self.path] == 1:
+                    self.send_error(503)
+                    return
+                if kind not in ("photos", "slow", "hang", "flaky") or not file.is_file():
+                    self.send_error(404)
+                    return
+                data = file.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                with contextlib.suppress(OSError):  # the client gave up waiting
+                    self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="session")
+def photo_server(photo_dir: Path) -> Iterator[PhotoServer]:
+    server = PhotoServer(photo_dir)
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from photoscore.cli.batch import batch
 from photoscore.cli.console import err, fail
 from photoscore.cli.data import data_app
 from photoscore.cli.evaluate import evaluate
@@ -178,4 +179,5 @@ def export(
 app.command()(evaluate)
 app.command("import-keras")(import_keras)
 app.command()(serve)
+app.command()(batch)
 models_app.command("pull")(models_pull)

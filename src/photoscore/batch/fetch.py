@@ -1,0 +1,146 @@
+"""Photo bytes from where a manifest says they are: local paths, object stores, web servers.
+
+- ``http://`` and ``https://`` URLs: fetched with a time limit per attempt (connecting and reading
+  together) and a bounded number of attempts. Timeouts, connection errors, 429 and 5xx answers are
+  tried again after a short, growing pause; other answers (404, 403, ...) are final.
+- Any other ``scheme://`` URI (``s3://``, ``gs://``, ``hdfs://`` ...): a pyarrow filesystem, with the
+  credentials and settings of its usual environment variables (for S3: ``AWS_*``, including
+  ``AWS_ENDPOINT_URL``). Read errors other than a missing file are tried again like HTTP ones.
+- Anything else is a local path (``file://`` URIs too).
+
+Every failure is a :class:`FetchError` whose message says why, so the photo keeps its row with an error.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
+
+import pyarrow.fs as pafs
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_ATTEMPTS = 3
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+_CHUNK = 1 << 20
+_FIRST_PAUSE = 0.25
+
+
+class FetchError(Exception):
+    """A photo whose bytes could not be had; ``str()`` is the reason."""
+
+
+class _Retryable(Exception):
+    """A failure worth another attempt; ``str()`` is the reason."""
+
+
+def is_remote(location: str) -> bool:
+    """Whether ``location`` is a URI other than ``file://`` (so not read with ``open``)."""
+    scheme = urlsplit(location).scheme
+    return "://" in location and len(scheme) > 1 and scheme != "file"
+
+
+def local_path(location: str) -> str:
+    """A local path or ``file://`` URI -> the path."""
+    return urlsplit(location).path if location.startswith("file://") else location
+
+
+class Fetcher:
+    """Fetches photo bytes; safe to share between threads (filesystems are made once per bucket)."""
+
+    def __init__(
+        self,
+        timeout: float = DEFAULT_TIMEOUT,
+        attempts: int = DEFAULT_ATTEMPTS,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ):
+        if timeout <= 0 or attempts < 1:
+            raise ValueError("the fetch timeout must be positive and attempts at least 1")
+        self.timeout = timeout
+        self.attempts = attempts
+        self.max_bytes = max_bytes
+        self._filesystems: dict[str, pafs.FileSystem] = {}
+        self._lock = threading.Lock()
+
+    def fetch(self, location: str) -> bytes:
+        """The bytes at ``location``; raises FetchError naming the reason."""
+        if not is_remote(location):
+            return self._read_local(local_path(location))
+        read = self._read_http if location.startswith(("http://", "https://")) else self._read_uri
+        pause = _FIRST_PAUSE
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return read(location)
+            except _Retryable as exc:
+                if attempt == self.attempts:
+                    raise FetchError(f"{exc} (after {self.attempts} attempts)") from None
+                time.sleep(pause)
+                pause *= 2
+        raise AssertionError("unreachable")
+
+    def _read_local(self, path: str) -> bytes:
+        try:
+            with open(path, "rb") as stream:
+                return self._read_capped(stream)
+        except FileNotFoundError:
+            raise FetchError("file not found") from None
+        except IsADirectoryError:
+            raise FetchError("is a folder, not an image file") from None
+        except OSError as exc:
+            raise FetchError(f"cannot read: {exc.strerror or exc}") from None
+
+    def _read_http(self, url: str) -> bytes:
+        deadline = time.monotonic() + self.timeout
+        request = urllib.request.Request(url, headers={"User-Agent": "photoscore-batch"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                data = bytearray()
+                while chunk := answer.read(_CHUNK):
+                    data += chunk
+                    if len(data) > self.max_bytes:
+                        raise FetchError(f"larger than {self.max_bytes:,} bytes")
+                    if time.monotonic() > deadline:
+                        raise _Retryable(f"timed out after {self.timeout:g} s")
+                return bytes(data)
+        except urllib.error.HTTPError as exc:
+            reason = f"HTTP {exc.code} {exc.reason}"
+            if exc.code == 429 or exc.code >= 500:
+                raise _Retryable(reason) from None
+            raise FetchError(reason) from None
+        except TimeoutError:
+            raise _Retryable(f"timed out after {self.timeout:g} s") from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise _Retryable(f"timed out after {self.timeout:g} s") from None
+            raise _Retryable(f"cannot connect: {exc.reason}") from None
+        except (ConnectionError, OSError) as exc:
+            raise _Retryable(f"connection failed: {exc}") from None
+
+    def _read_uri(self, uri: str) -> bytes:
+        try:
+            filesystem, path = self._filesystem(uri)
+            with filesystem.open_input_stream(path) as stream:
+                return self._read_capped(stream)
+        except FileNotFoundError:
+            raise FetchError("file not found") from None
+        except ValueError as exc:  # an unknown scheme or a malformed URI
+            raise FetchError(f"cannot read: {exc}") from None
+        except OSError as exc:
+            raise _Retryable(f"cannot read: {exc}") from None
+
+    def _filesystem(self, uri: str) -> tuple[pafs.FileSystem, str]:
+        parts = urlsplit(uri)
+        key = f"{parts.scheme}://{parts.netloc}"
+        with self._lock:
+            if key not in self._filesystems:
+                self._filesystems[key] = pafs.FileSystem.from_uri(uri)[0]
+            filesystem = self._filesystems[key]
+        return filesystem, f"{parts.netloc}{parts.path}" if parts.netloc else parts.path
+
+    def _read_capped(self, stream) -> bytes:  # type: ignore[no-untyped-def]
+        data = stream.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
+            raise FetchError(f"larger than {self.max_bytes:,} bytes")
+        return bytes(data)

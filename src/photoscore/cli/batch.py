@@ -1,0 +1,198 @@
+"""The ``batch`` command: score a folder or a manifest of photos on a Ray cluster into a Parquet dataset
+(see :mod:`photoscore.batch.job`). Ray is imported only when the command runs."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from photoscore.cli.console import err, fail, parse_weights, warn_if_untrained
+from photoscore.cli.score import (
+    BatchSizeOption,
+    EnsembleOption,
+    ModelOption,
+    NormalizerOption,
+    RecursiveOption,
+    ScaleOption,
+    WeightsOption,
+)
+from photoscore.scoring.ensemble import EnsembleMode, model_weights
+from photoscore.scoring.normalize import Method, Normalizer, NormalizerFileError
+from photoscore.scoring.onnx_model import ModelFileError, OnnxNimaModel
+from photoscore.scoring.registry import model_files
+
+# The photos never pass through Ray's object store (actors fetch them), only small tables of locations
+# and results; a local Ray gets a small store instead of 30% of the machine's memory, which decoding
+# and the models can use.
+LOCAL_OBJECT_STORE_BYTES = 512 * 1024**2
+
+
+def batch(
+    source: Annotated[
+        str, typer.Argument(metavar="INPUT", help="A folder of photos, or a manifest (.csv or .parquet).")
+    ],
+    out: Annotated[
+        str, typer.Option("--out", "-o", help="Output folder of the Parquet dataset (local, s3://, gs://).")
+    ],
+    model: ModelOption = None,
+    model_weights: WeightsOption = None,
+    ensemble: EnsembleOption = "distribution",
+    recursive: RecursiveOption = False,
+    path_column: Annotated[
+        str, typer.Option(help="Manifest column of photo paths, s3:// or gs:// URIs, or http(s) URLs.")
+    ] = "path",
+    listing_column: Annotated[
+        str | None, typer.Option(help="Manifest column of listing ids: rank the photos of each listing.")
+    ] = None,
+    normalize: Annotated[
+        Method | None, typer.Option(help="Normalisation within each listing (default: minmax).")
+    ] = None,
+    normalizer: NormalizerOption = None,
+    scale: ScaleOption = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RAY_ADDRESS",
+            help="Join this Ray cluster (auto, or HOST:6379); default: $RAY_ADDRESS, else a local Ray.",
+        ),
+    ] = None,
+    actors: Annotated[
+        int | None, typer.Option(min=1, help="Scoring actors (default: the cluster's CPUs / --threads).")
+    ] = None,
+    threads: Annotated[int, typer.Option(min=1, help="CPUs (decoding and model threads) per actor.")] = 2,
+    batch_size: BatchSizeOption = 32,
+    shard_size: Annotated[
+        int, typer.Option(min=1, help="Photos per actor call and per part file (fixed for a job).")
+    ] = 500,
+    fetch_threads: Annotated[int, typer.Option(min=1, help="Download threads per actor for URIs.")] = 16,
+    timeout: Annotated[float, typer.Option(min=0.001, help="Seconds allowed per download attempt.")] = 30.0,
+    attempts: Annotated[int, typer.Option(min=1, help="Download attempts per photo.")] = 3,
+) -> None:
+    """Score many photos on a Ray cluster into a Parquet dataset; a rerun resumes a killed job.
+
+    Every input photo appears once in OUT: image_id, path, scores, error, the manifest's other columns,
+    and with --listing-column normalized_score, rank and group per listing, as `photoscore rank` gives.
+    """
+    from photoscore.batch.inputs import InputError
+    from photoscore.batch.job import BatchJob, JobError, JobOptions
+
+    if listing_column is None and (normalize is not None or (scale is not None and normalizer is None)):
+        raise fail("--normalize and --scale rank within listings: give --listing-column (or --normalizer)")
+    files, weights = _models(model, model_weights, ensemble)
+    fitted = _normalizer(normalizer, normalize, files, weights)
+    options = JobOptions(
+        path_column=path_column,
+        listing_column=listing_column,
+        recursive=recursive,
+        weights=weights,
+        ensemble=ensemble,
+        normalize=normalize or "minmax",
+        normalizer=fitted,
+        scale=scale or "0-1",
+        shard_size=shard_size,
+        batch_size=batch_size,
+        threads=threads,
+        actors=actors,
+        fetch_threads=fetch_threads,
+        timeout=timeout,
+        attempts=attempts,
+    )
+    try:
+        job = BatchJob.prepare(source, out, files, options)
+    except (InputError, JobError) as exc:
+        raise fail(str(exc)) from exc
+    startup = _connect(address)
+    try:
+        report = job.run()
+    except JobError as exc:
+        raise fail(str(exc)) from exc
+    err.print(
+        f"Scored {report.scored} of {report.photos} photos; {report.failed} could not be scored.",
+        highlight=False,
+    )
+    for path, reason in report.failures:
+        err.print(f"  {path}: {reason}", highlight=False, markup=False)
+    if report.failed > len(report.failures):
+        err.print(
+            f"  ... and {report.failed - len(report.failures)} more (see the error column)", highlight=False
+        )
+    err.print(
+        f"This run: {report.new} photos in {report.seconds:.1f} s ({report.photos_per_second:.1f} photos/s), "
+        f"{report.resumed} already done; Ray start-up {startup:.1f} s.",
+        highlight=False,
+    )
+    err.print(f"Results written to {out}", highlight=False)
+    if report.scored == 0:
+        raise typer.Exit(1)
+
+
+def _models(
+    specs: list[str] | None, weights: str | None, ensemble: EnsembleMode
+) -> tuple[list[Path], list[float] | None]:
+    """The model files (checked by loading them once here) and the parsed weights."""
+    try:
+        files = model_files(specs)
+        if not specs:
+            err.print(f"Using the bundled default model {files[0].stem}.", highlight=False)
+        loaded = [OnnxNimaModel(path, threads=1) for path in files]
+        parsed = parse_weights(weights)
+        model_weights(parsed, len(files))  # checks them
+    except ModelFileError as exc:
+        raise fail(str(exc)) from exc
+    except ValueError as exc:
+        raise fail(f"--model-weights {weights}: {exc}") from exc
+    for one in loaded:
+        warn_if_untrained(one.name, one.card)
+    return files, parsed
+
+
+def _normalizer(
+    path: Path | None, method: Method | None, files: list[Path], weights: list[float] | None
+) -> Normalizer | None:
+    """The fitted normaliser in ``path``, checked against the method asked for and the models."""
+    if path is None:
+        return None
+    try:
+        fitted = Normalizer.load(path)
+    except NormalizerFileError as exc:
+        raise fail(str(exc)) from exc
+    names = [OnnxNimaModel(f, threads=1).name for f in files]
+    try:
+        fitted.check_ensemble(names, model_weights(weights, len(files)).tolist())
+    except ValueError as exc:
+        raise fail(f"{path}: {exc}") from exc
+    if method is not None and method != fitted.method:
+        raise fail(f"--normalize {method} differs from the method {fitted.method} of {path}; leave one out")
+    return fitted
+
+
+def _connect(address: str | None) -> float:
+    """Join the cluster at ``address`` or start a local Ray; seconds it took. Progress bars and Ray's
+    messages only on a terminal."""
+    import ray
+    from ray.data import DataContext
+
+    started = time.monotonic()
+    quiet = not err.is_terminal
+    level = logging.WARNING if quiet else logging.INFO
+    if address:
+        ray.init(address=address, logging_level=level, log_to_driver=not quiet)
+    else:
+        ray.init(
+            address="local",
+            object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+            include_dashboard=False,
+            logging_level=level,
+            log_to_driver=not quiet,
+        )
+    context = DataContext.get_current()
+    context.enable_progress_bars = not quiet
+    if quiet:
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "bars disabled"
+        context.print_on_execution_start = False
+    return time.monotonic() - started

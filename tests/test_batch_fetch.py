@@ -1,0 +1,92 @@
+"""Fetching photos and scoring rows without a cluster: a real loopback HTTP server, real files, real models."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+pytest.importorskip("pyarrow")
+
+from photoscore.batch.fetch import Fetcher, FetchError, is_remote
+from photoscore.batch.photos import ModelBlob, PhotoScorer
+from photoscore.scoring.engine import Scorer
+
+
+def test_locations_are_told_apart():
+    assert is_remote("s3://bucket/a.jpg") and is_remote("https://host/a.jpg") and is_remote("gs://b/c.png")
+    assert not is_remote("/photos/a.jpg") and not is_remote("a.jpg") and not is_remote("file:///photos/a.jpg")
+    assert not is_remote("c:/photos/a.jpg")
+
+
+def test_http_photos_arrive_whole(photo_server, photo_dir: Path):
+    fetcher = Fetcher(timeout=3, attempts=2)
+    assert fetcher.fetch(f"{photo_server.url}/photos/coffee.jpg") == (photo_dir / "coffee.jpg").read_bytes()
+    assert fetcher.fetch(f"{photo_server.url}/slow/rocket.jpg") == (photo_dir / "rocket.jpg").read_bytes()
+
+
+def test_a_404_is_final_and_a_503_is_tried_again(photo_server):
+    fetcher = Fetcher(timeout=3, attempts=3)
+    with pytest.raises(FetchError, match="HTTP 404"):
+        fetcher.fetch(f"{photo_server.url}/missing/chelsea.jpg?fetch-test")
+    assert photo_server.requests["/missing/chelsea.jpg?fetch-test"] == 1
+    assert fetcher.fetch(f"{photo_server.url}/flaky/astronaut.jpg?fetch-test")
+    assert photo_server.requests["/flaky/astronaut.jpg?fetch-test"] == 2
+
+
+def test_a_server_that_does_not_answer_times_out_after_the_attempts(photo_server):
+    fetcher = Fetcher(timeout=0.5, attempts=2)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"timed out after 0.5 s \(after 2 attempts\)"):
+        fetcher.fetch(f"{photo_server.url}/hang/chelsea.jpg?fetch-test")
+    assert time.monotonic() - started < 4
+    assert photo_server.requests["/hang/chelsea.jpg?fetch-test"] == 2
+
+
+def test_a_closed_port_and_a_missing_file_are_errors(tmp_path: Path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(FetchError, match="cannot connect"):
+        Fetcher(timeout=1, attempts=2).fetch(f"http://127.0.0.1:{port}/a.jpg")
+    with pytest.raises(FetchError, match="file not found"):
+        Fetcher().fetch(str(tmp_path / "absent.jpg"))
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"x" * 2048)
+    with pytest.raises(FetchError, match="larger than 1,024 bytes"):
+        Fetcher(max_bytes=1024).fetch(str(big))
+
+
+def test_rows_score_as_the_engine_scores_files(photo_server, photo_dir: Path, colour_model, tmp_path: Path):
+    model = colour_model()
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    locations = [
+        str(photo_dir / "chelsea.jpg"),
+        f"{photo_server.url}/photos/coffee.jpg",
+        f"{photo_server.url}/missing/rocket.jpg",
+        str(tmp_path / "empty.jpg"),
+        None,
+        f"file://{photo_dir / 'astronaut.jpg'}",
+    ]
+    batch = pa.table({"path": locations, "listing": ["a", "a", "b", "b", "c", "c"]})
+    scored = PhotoScorer([ModelBlob.read(model)], batch_size=2, threads=1)(batch).to_pylist()
+    expected = {
+        r.path: r for r in Scorer([model]).score(photo_dir / f"{n}.jpg" for n in ("chelsea", "coffee"))
+    }
+    assert [row["listing"] for row in scored] == ["a", "a", "b", "b", "c", "c"]
+    chelsea, coffee, missing, empty, nothing, astronaut = scored
+    assert chelsea["mean_score_prediction"] == pytest.approx(
+        expected[str(photo_dir / "chelsea.jpg")].mean_score_prediction, abs=1e-6
+    )
+    assert coffee["mean_score_prediction"] == pytest.approx(
+        expected[str(photo_dir / "coffee.jpg")].mean_score_prediction, abs=1e-6
+    )
+    assert coffee["path"] == locations[1] and coffee["image_id"] == "coffee" and coffee["error"] is None
+    assert len(coffee["distribution"]) == 10 and sum(coffee["distribution"]) == pytest.approx(1, abs=1e-5)
+    assert missing["error"].startswith("HTTP 404") and missing["mean_score_prediction"] is None
+    assert empty["error"] == "empty file (0 bytes)"
+    assert nothing["error"] == "no photo location in this row"
+    assert astronaut["error"] is None and astronaut["image_id"] == "astronaut"
