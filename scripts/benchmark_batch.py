@@ -36,34 +36,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-from PIL import Image
+from benchmark_score import prepare_photos  # the same photos as the scoring benchmark
 
-REPO = Path(__file__).resolve().parents[1]
-LIVEC = REPO.parent / "shared" / "data" / "livec" / "images"
-BENCH_DIR = REPO / "build" / "bench"
 SUMMARY = re.compile(r"This run: (\d+) photos in ([\d.]+) s .*?, (\d+) already done; Ray start-up ([\d.]+) s")
-
-
-def prepare_photos(count: int) -> Path:
-    """A folder of ``count`` 500x500 photos."""
-    folder = BENCH_DIR / f"batch-photos-{count}"
-    if folder.is_dir() and len(list(folder.iterdir())) == count:
-        return folder
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    sources = sorted(LIVEC.iterdir()) if LIVEC.is_dir() else []
-    if not sources:
-        from skimage import data
-
-        arrays = [getattr(data, n)() for n in ("chelsea", "coffee", "astronaut", "rocket")]
-        base = [Image.fromarray(a).convert("RGB").resize((500, 500)) for a in arrays]
-    for i in range(count):
-        if sources:
-            src = sources[i % len(sources)]
-            (folder / f"{i:05d}{src.suffix}").write_bytes(src.read_bytes())
-        else:
-            base[i % len(base)].rotate(i % 360).save(folder / f"{i:05d}.jpg", quality=90)
-    return folder
 
 
 def photoscore(*args: object) -> list[str]:

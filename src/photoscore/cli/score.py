@@ -16,6 +16,7 @@ from rich.progress import Progress
 
 from photoscore.atomic import atomic_open
 from photoscore.cli.console import err, fail, parse_weights, printable, progress_bar, warn_if_untrained
+from photoscore.digest import file_sha256
 from photoscore.images import DEFAULT_MAX_PIXELS, find_images
 from photoscore.scoring.contact_sheet import ContactSheet
 from photoscore.scoring.engine import Scorer
@@ -39,7 +40,6 @@ from photoscore.scoring.results import DECIMALS, ScoreResult
 from photoscore.scoring.resume import (
     PartialFileError,
     PartialRun,
-    file_digest,
     partial_path,
     photo_list_digest,
 )
@@ -210,11 +210,11 @@ def _run_settings(
 ) -> dict[str, object]:
     """What a resumed run must share with the run it continues, by option name."""
     return {
-        "--model": [{"name": m.name, "sha256": file_digest(m.path)} for m in scorer.models],
+        "--model": [{"name": m.name, "sha256": file_sha256(m.path)} for m in scorer.models],
         "--model-weights": [round(w, 12) for w in scorer.weights.tolist()],
         "--ensemble": scorer.ensemble,
         "--max-pixels": scorer.max_pixels,
-        "--normalizer": file_digest(normalizer) if normalizer else None,
+        "--normalizer": file_sha256(normalizer) if normalizer else None,
         **options,
         "photos": {"count": len(files), "sha256": photo_list_digest(files, groups)},
     }

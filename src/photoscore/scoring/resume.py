@@ -32,15 +32,6 @@ def partial_path(output: Path) -> Path:
     return output.with_name(output.name + PARTIAL_SUFFIX)
 
 
-def file_digest(path: Path) -> str:
-    """The SHA-256 of a file's content (models and normalisers are recognised by content, not name)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def photo_list_digest(paths: Sequence[str | Path], groups: Sequence[str | None]) -> str:
     """The SHA-256 of the photos to score, in order, with their groups."""
     text = json.dumps([[str(p), g] for p, g in zip(paths, groups, strict=True)], ensure_ascii=False)

@@ -11,7 +11,6 @@ The networks are timm's, changed only where Keras computes differently (FACTS.md
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from photoscore.digest import file_sha256
 from photoscore.modelcard import ModelCard, ModelKind
 from photoscore.preprocess import Preprocessing
 from photoscore.training.export import export_onnx, onnx_drift
@@ -208,14 +208,6 @@ def detect_architecture(weights: KerasWeights) -> Architecture:
         f"not a NIMA MobileNet or InceptionV3 model (the architectures photoscore imports): "
         f"{len(names)} layers with weights, e.g. {', '.join(names[:6])}"
     )
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _mobilenet_targets(net: NimaNet, weights: KerasWeights) -> Iterator[tuple[str, nn.Module]]:
