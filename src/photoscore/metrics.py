@@ -108,7 +108,7 @@ def evaluate_predictions(
     if true.ndim != 2 or true.shape != pred.shape:
         raise ValueError(f"expected two (N, 10) arrays of the same shape, got {true.shape} and {pred.shape}")
     if true.shape[0] == 0:
-        raise ValueError("no samples")
+        raise ValueError("no samples: metrics need at least 2 scored photos")
     true_means = mean_score(true)
     pred_means = mean_score(pred)
     errors = true_means - pred_means
