@@ -10,20 +10,20 @@ from typing import Annotated
 
 import typer
 
-from photoscore.cli.console import err, fail, parse_weights, warn_if_untrained
+from photoscore.cli.console import err, fail, load_models, load_normalizer, parse_weights, warn_if_untrained
 from photoscore.cli.score import (
     BatchSizeOption,
     EnsembleOption,
+    ListingNormalizeOption,
     ModelOption,
     NormalizerOption,
     RecursiveOption,
     ScaleOption,
     WeightsOption,
 )
-from photoscore.scoring.ensemble import EnsembleMode, model_weights
-from photoscore.scoring.normalize import Method, Normalizer, NormalizerFileError
-from photoscore.scoring.onnx_model import ModelFileError, OnnxNimaModel
-from photoscore.scoring.registry import model_files
+from photoscore.scoring.ensemble import model_weights
+from photoscore.scoring.normalize import Method, Normalizer
+from photoscore.scoring.onnx_model import OnnxNimaModel
 
 # The photos never pass through Ray's object store (actors fetch them), only small tables of locations
 # and results; a local Ray gets a small store instead of 30% of the machine's memory, which decoding
@@ -48,9 +48,7 @@ def batch(
     listing_column: Annotated[
         str | None, typer.Option(help="Manifest column of listing ids: rank the photos of each listing.")
     ] = None,
-    normalize: Annotated[
-        Method | None, typer.Option(help="Normalisation within each listing (default: minmax).")
-    ] = None,
+    normalize: ListingNormalizeOption = None,
     normalizer: NormalizerOption = None,
     scale: ScaleOption = None,
     address: Annotated[
@@ -82,8 +80,9 @@ def batch(
 
     if listing_column is None and (normalize is not None or (scale is not None and normalizer is None)):
         raise fail("--normalize and --scale rank within listings: give --listing-column (or --normalizer)")
-    files, weights = _models(model, model_weights, ensemble)
-    fitted = _normalizer(normalizer, normalize, files, weights)
+    models, weights = _models(model, model_weights)
+    files = [m.path for m in models]
+    fitted = _normalizer(normalizer, normalize, models, weights)
     options = JobOptions(
         path_column=path_column,
         listing_column=listing_column,
@@ -130,44 +129,25 @@ def batch(
         raise typer.Exit(1)
 
 
-def _models(
-    specs: list[str] | None, weights: str | None, ensemble: EnsembleMode
-) -> tuple[list[Path], list[float] | None]:
-    """The model files (checked by loading them once here) and the parsed weights."""
+def _models(specs: list[str] | None, weights: str | None) -> tuple[list[OnnxNimaModel], list[float] | None]:
+    """The models (loaded once here, to check them) and the parsed weights."""
+    loaded = load_models(specs, threads=1)
     try:
-        files = model_files(specs)
-        if not specs:
-            err.print(f"Using the bundled default model {files[0].stem}.", highlight=False)
-        loaded = [OnnxNimaModel(path, threads=1) for path in files]
         parsed = parse_weights(weights)
-        model_weights(parsed, len(files))  # checks them
-    except ModelFileError as exc:
-        raise fail(str(exc)) from exc
+        model_weights(parsed, len(loaded))  # checks them
     except ValueError as exc:
         raise fail(f"--model-weights {weights}: {exc}") from exc
     for one in loaded:
         warn_if_untrained(one.name, one.card)
-    return files, parsed
+    return loaded, parsed
 
 
 def _normalizer(
-    path: Path | None, method: Method | None, files: list[Path], weights: list[float] | None
+    path: Path | None, method: Method | None, models: list[OnnxNimaModel], weights: list[float] | None
 ) -> Normalizer | None:
-    """The fitted normaliser in ``path``, checked against the method asked for and the models."""
-    if path is None:
-        return None
-    try:
-        fitted = Normalizer.load(path)
-    except NormalizerFileError as exc:
-        raise fail(str(exc)) from exc
-    names = [OnnxNimaModel(f, threads=1).name for f in files]
-    try:
-        fitted.check_ensemble(names, model_weights(weights, len(files)).tolist())
-    except ValueError as exc:
-        raise fail(f"{path}: {exc}") from exc
-    if method is not None and method != fitted.method:
-        raise fail(f"--normalize {method} differs from the method {fitted.method} of {path}; leave one out")
-    return fitted
+    """The fitted normaliser in ``path``, checked against these models and weights."""
+    names = [m.name for m in models]
+    return load_normalizer(path, method, names, model_weights(weights, len(models)).tolist())
 
 
 def _connect(address: str | None) -> float:

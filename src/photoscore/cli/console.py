@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -10,6 +11,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from photoscore.modelcard import ModelCard
+from photoscore.scoring.normalize import Method, Normalizer, NormalizerFileError
+from photoscore.scoring.onnx_model import ModelFileError, OnnxNimaModel
+from photoscore.scoring.registry import model_files
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -48,3 +52,34 @@ def progress_bar(label: str) -> Progress:
     """A photo-count progress bar on standard error, drawn only on a terminal."""
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     return Progress(*columns, console=err, disable=not err.is_terminal, transient=True)
+
+
+def load_models(specs: list[str] | None, threads: int | None = None) -> list[OnnxNimaModel]:
+    """The models named by ``--model`` (the bundled default when none, said on standard error)."""
+    try:
+        paths = model_files(specs)
+        if not specs:
+            err.print(f"Using the bundled default model {paths[0].stem}.", highlight=False)
+        return [OnnxNimaModel(path, threads=threads) for path in paths]
+    except ModelFileError as exc:
+        raise fail(str(exc)) from exc
+
+
+def load_normalizer(
+    path: Path | None, method: Method | None, names: list[str], weights: list[float]
+) -> Normalizer | None:
+    """The fitted normaliser in ``path``, checked against the method asked for and the models (their
+    names and ensemble weights)."""
+    if path is None:
+        return None
+    try:
+        fitted = Normalizer.load(path)
+    except NormalizerFileError as exc:
+        raise fail(str(exc)) from exc
+    try:
+        fitted.check_ensemble(names, weights)
+    except ValueError as exc:
+        raise fail(f"{path}: {exc}") from exc
+    if method is not None and method != fitted.method:
+        raise fail(f"--normalize {method} differs from the method {fitted.method} of {path}; leave one out")
+    return fitted

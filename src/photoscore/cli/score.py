@@ -15,7 +15,16 @@ from rich.markup import escape
 from rich.progress import Progress
 
 from photoscore.atomic import atomic_open
-from photoscore.cli.console import err, fail, parse_weights, printable, progress_bar, warn_if_untrained
+from photoscore.cli.console import (
+    err,
+    fail,
+    load_models,
+    load_normalizer,
+    parse_weights,
+    printable,
+    progress_bar,
+    warn_if_untrained,
+)
 from photoscore.digest import file_sha256
 from photoscore.images import DEFAULT_MAX_PIXELS, find_images
 from photoscore.scoring.contact_sheet import ContactSheet
@@ -32,10 +41,8 @@ from photoscore.scoring.listing import (
     read_manifest,
     score_groups,
 )
-from photoscore.scoring.normalize import Method, Normalizer, NormalizerFileError, Scale
-from photoscore.scoring.onnx_model import ModelFileError, OnnxNimaModel
+from photoscore.scoring.normalize import Method, Normalizer, Scale
 from photoscore.scoring.output import WRITERS, JsonListWriter
-from photoscore.scoring.registry import model_files
 from photoscore.scoring.results import DECIMALS, ScoreResult
 from photoscore.scoring.resume import (
     PartialFileError,
@@ -43,17 +50,6 @@ from photoscore.scoring.resume import (
     partial_path,
     photo_list_digest,
 )
-
-
-def _load_models(specs: list[str] | None) -> list[OnnxNimaModel]:
-    try:
-        paths = model_files(specs)
-        if not specs:
-            err.print(f"Using the bundled default model {paths[0].stem}.", highlight=False)
-        return [OnnxNimaModel(path) for path in paths]
-    except ModelFileError as exc:
-        raise fail(str(exc)) from exc
-
 
 ModelOption = Annotated[
     list[str] | None,
@@ -77,6 +73,9 @@ ScaleOption = Annotated[Scale | None, typer.Option(help="Range of normalized_sco
 ManifestOption = Annotated[
     Path | None,
     typer.Option(help="A CSV listing_id,path (paths relative to its folder): photos and their listings."),
+]
+ListingNormalizeOption = Annotated[
+    Method | None, typer.Option(help="Normalisation within each listing (default: minmax).")
 ]
 RecursiveOption = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")]
 BatchSizeOption = Annotated[int, typer.Option(min=1, help="Photos per model run.")]
@@ -133,7 +132,7 @@ def score(
     ranked = any(o is not None for o in (normalize, normalizer, group_by, manifest, scale))
     files, groups = _photos_and_groups(paths, manifest, group_by, recursive)
     scorer = _scorer(model, model_weights, ensemble, batch_size, workers, max_pixels)
-    fitted = _load_normalizer(normalizer, normalize, scorer)
+    fitted = _scorer_normalizer(normalizer, normalize, scorer)
     names = [m.name for m in scorer.models]
 
     def finish(results: Iterable[ScoreResult]) -> Iterator[ScoreResult]:
@@ -290,7 +289,7 @@ def _scorer(
     try:
         parsed = parse_weights(weights)
         scorer = Scorer(
-            _load_models(specs),
+            load_models(specs),
             batch_size=batch_size,
             workers=workers,
             max_pixels=max_pixels,
@@ -304,21 +303,9 @@ def _scorer(
     return scorer
 
 
-def _load_normalizer(path: Path | None, method: Method | None, scorer: Scorer) -> Normalizer | None:
-    """The fitted normaliser in ``path``, checked against the method asked for and the scorer's models."""
-    if path is None:
-        return None
-    try:
-        fitted = Normalizer.load(path)
-    except NormalizerFileError as exc:
-        raise fail(str(exc)) from exc
-    try:
-        fitted.check_ensemble([m.name for m in scorer.models], scorer.weights.tolist())
-    except ValueError as exc:
-        raise fail(f"{path}: {exc}") from exc
-    if method is not None and method != fitted.method:
-        raise fail(f"--normalize {method} differs from the method {fitted.method} of {path}; leave one out")
-    return fitted
+def _scorer_normalizer(path: Path | None, method: Method | None, scorer: Scorer) -> Normalizer | None:
+    """The fitted normaliser in ``path``, checked against the scorer's models and weights."""
+    return load_normalizer(path, method, [m.name for m in scorer.models], scorer.weights.tolist())
 
 
 @contextmanager
@@ -374,9 +361,7 @@ def rank(
     manifest: ManifestOption = None,
     model_weights: WeightsOption = None,
     ensemble: EnsembleOption = "distribution",
-    normalize: Annotated[
-        Method | None, typer.Option(help="Normalisation within each listing (default: minmax).")
-    ] = None,
+    normalize: ListingNormalizeOption = None,
     normalizer: NormalizerOption = None,
     scale: ScaleOption = None,
     flag_below: Annotated[
@@ -397,7 +382,7 @@ def rank(
     """
     files, groups = _photos_and_groups(paths, manifest, None, recursive)
     scorer = _scorer(model, model_weights, ensemble, batch_size, workers, max_pixels)
-    fitted = _load_normalizer(normalizer, normalize, scorer)
+    fitted = _scorer_normalizer(normalizer, normalize, scorer)
     failures: list[ScoreResult] = []
     flagged = listings = 0
     how = (
