@@ -308,11 +308,17 @@ def _to_8_bits(img: Image.Image) -> Image.Image:
         return img
     width, height = img.size
     out = np.empty((height, width), dtype=np.uint8)
+    for top, strip in _strips(img):
+        out[top : top + strip.height] = _deep_to_uint8(np.asarray(strip), img.mode)
+    return Image.fromarray(out, "L")
+
+
+def _strips(img: Image.Image) -> Iterator[tuple[int, Image.Image]]:
+    """The image as strips of whole rows of about ``_STRIP_PIXELS`` pixels, each with its top row."""
+    width, height = img.size
     rows = max(1, _STRIP_PIXELS // width)
     for top in range(0, height, rows):
-        strip = img.crop((0, top, width, min(height, top + rows)))
-        out[top : top + rows] = _deep_to_uint8(np.asarray(strip), img.mode)
-    return Image.fromarray(out, "L")
+        yield top, img.crop((0, top, width, min(height, top + rows)))
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -322,11 +328,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         return img
     if not img.has_transparency_data:
         return img.convert("RGB")
-    width, height = img.size
     out = Image.new("RGB", img.size, _BACKGROUND)
-    rows = max(1, _STRIP_PIXELS // width)
-    for top in range(0, height, rows):
-        strip = img.crop((0, top, width, min(height, top + rows)))
+    for top, strip in _strips(img):
         if strip.mode == "La":  # premultiplied alpha (TIFF); Pillow converts it to RGBA only through LA
             strip = strip.convert("LA")
         rgba = strip if strip.mode == "RGBA" else strip.convert("RGBA")
