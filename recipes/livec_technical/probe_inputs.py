@@ -3,10 +3,13 @@
     python recipes/livec_technical/probe_inputs.py --size 224 --crop-from 500     # the shipped input
     python recipes/livec_technical/probe_inputs.py --size 448                     # whole photo, squashed
     python recipes/livec_technical/probe_inputs.py --size 224 --interpolation nearest --full-decode
+    python recipes/livec_technical/probe_inputs.py --labels build/biq/train.json --images build/biq/images \
+        --limit 3000 --backbone EfficientNetLite1 --size 240 --crop-from 500   # any label file, any Lite
 
-EfficientNet-Lite0 (offline ImageNet weights) runs once per photo; the mean and standard deviation of every
+EfficientNet-Lite0 (or ``--backbone``; offline ImageNet weights) runs once per photo; the mean and standard deviation of every
 stage's output plus the pooled last layer feed a ridge regression onto the MOS, its strength picked by an
-inner 5-fold CV on each training part. Folds are those of reproduce.py. The figures rank inputs; the
+inner 5-fold CV on each training part. Folds are those of reproduce.py (seeded hash of each id); with
+``--limit N`` only the first N photos in that order are used. The figures rank inputs; the
 shipped model's own figures come from reproduce.py (the NIMA head trained with EMD).
 """
 
@@ -22,7 +25,8 @@ from scipy.stats import pearsonr, spearmanr
 
 from photoscore.data.mos import convert_mos_csv, parse_scale
 from photoscore.distribution import mean_score
-from photoscore.images import find_images, image_id_for, load_image
+from photoscore.images import load_image
+from photoscore.labels import image_path, read_labels, split_key
 from photoscore.training.nima import NimaNet
 
 RIDGE_STRENGTHS = [10.0**e for e in np.arange(0, 5.1, 0.5)]
@@ -63,6 +67,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--livec", type=Path, default=REPO.parent / "shared" / "data" / "livec")
+    parser.add_argument("--labels", type=Path, help="a label file (JSON) instead of LIVE's labels.csv")
+    parser.add_argument("--images", type=Path, help="the photos of --labels")
+    parser.add_argument("--limit", type=int, help="use only this many photos (the first by seeded hash)")
+    parser.add_argument("--backbone", default="EfficientNetLite0")
     parser.add_argument("--size", type=int, default=224, help="network input side")
     parser.add_argument("--crop-from", type=int, help="squash to this side, then take the centre crop")
     parser.add_argument("--interpolation", default="bicubic")
@@ -70,12 +78,17 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     args = parser.parse_args()
 
-    entries = convert_mos_csv(
-        args.livec / "labels.csv", image_column="image", mos_column="mos", std_column="mos_std",
-        scale=parse_scale("0-100"),
-    ).entries  # fmt: skip
-    files = {image_id_for(p): p for p in find_images([args.livec / "images"])}
-    net = NimaNet.build("EfficientNetLite0", weights="offline", feature_levels="all").eval()
+    if args.labels:
+        entries, images = read_labels(args.labels), args.images
+    else:
+        entries = convert_mos_csv(
+            args.livec / "labels.csv", image_column="image", mos_column="mos", std_column="mos_std",
+            scale=parse_scale("0-100"),
+        ).entries  # fmt: skip
+        images = args.livec / "images"
+    if args.limit:
+        entries = sorted(entries, key=lambda e: split_key(e.image_id, 2026))[: args.limit]
+    net = NimaNet.build(args.backbone, weights="offline", feature_levels="all").eval()
     crop = {"resize": "center_crop", "crop_from": (args.crop_from,) * 2} if args.crop_from else {}
     prep = net.preprocessing.model_copy(
         update={"input_size": (args.size,) * 2, "interpolation": args.interpolation, **crop}
@@ -84,7 +97,7 @@ def main() -> None:
     features = []
     for start in range(0, len(entries), 32):
         arrays = [
-            prep.to_array(load_image(files[e.image_id], min_size=min_size))
+            prep.to_array(load_image(image_path(images, e.image_id), min_size=min_size))
             for e in entries[start : start + 32]
         ]
         features.append(stage_features(net, torch.from_numpy(np.stack(arrays))))
@@ -100,7 +113,7 @@ def main() -> None:
         srcc.append(spearmanr(predicted, scores[test])[0])
         plcc.append(pearsonr(predicted, scores[test])[0])
     print(
-        f"size {args.size}, crop from {args.crop_from or '-'}, {args.interpolation}"
+        f"{args.backbone}, {len(entries)} photos, size {args.size}, crop from {args.crop_from or '-'}, {args.interpolation}"
         f"{', full decode' if args.full_decode else ''}: SRCC {np.mean(srcc):.3f} ± {np.std(srcc):.3f}, "
         f"PLCC {np.mean(plcc):.3f}"
     )
