@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo default-model test lint bench image clean
+.PHONY: venv demo default-model livec-model test lint bench image clean
 
 venv: $(VENV)/.installed
 
@@ -18,8 +18,14 @@ demo: venv
 	$(BIN)/photoscore score examples/ --output build/demo/scores.json
 	$(BIN)/photoscore rank examples/ --html build/demo/sheet.html
 
-# Rebuild the bundled default model from ../shared/data/livec (cross-validation + final training).
+# Rebuild the bundled default model from BIQ2021 (git clone https://github.com/nisarahmedrana/BIQ2021,
+# BIQ2021=its folder) and ../shared/data/livec; the record goes to recipes/biq_technical/record/.
+BIQ2021 ?= ../BIQ2021
 default-model: venv
+	$(BIN)/python recipes/biq_technical/reproduce.py --biq $(BIQ2021)
+
+# Rebuild the earlier default model, livec-technical (LIVE photos only; still bundled, load it by name).
+livec-model: venv
 	$(BIN)/python recipes/livec_technical/reproduce.py
 
 test: venv

@@ -13,7 +13,7 @@ from PIL import Image, ImageFilter
 
 from photoscore.scoring.engine import Scorer
 from photoscore.scoring.onnx_model import OnnxNimaModel
-from photoscore.scoring.registry import bundled_model_dir, default_model
+from photoscore.scoring.registry import DEFAULT_MODEL_NAME, bundled_model_dir, default_model, resolve_model
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -30,11 +30,35 @@ def test_default_model_ships_inside_the_package(model):
     assert bundled_model_dir().is_relative_to(Path(photoscore.__file__).parent)
     assert default_model().stat().st_size < 25 * 2**20
     card = model.card
-    assert card.kind == "technical"
-    assert "LIVE In the Wild" in card.training_data
-    assert card.metrics["cv_folds"] == 5 and 0 < card.metrics["cv_srcc"] < 1
-    assert "not aesthetics" in card.limits
+    assert card.name == DEFAULT_MODEL_NAME and card.kind == "technical"
+    assert "BIQ2021" in card.training_data and "LIVE In the Wild" in card.training_data
+    assert "Ahmed & Asif" in card.training_data and "University of Texas" in card.training_data
+    for figure in ("biq2021_test_srcc", "biq2021_test_plcc", "livec_held_back_srcc", "livec_held_back_plcc"):
+        assert 0 < card.metrics[figure] < 1, figure
+    assert "not aesthetics" in card.limits and "500x500" in card.limits
     assert "MOS = (score - 1) * 100 / 9" in card.description
+
+
+def test_the_earlier_default_model_still_loads_by_name(tmp_path):
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "photoscore",
+            "score",
+            str(EXAMPLES / "coffee.jpg"),
+            "-m",
+            "livec-technical",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    (record,) = json.loads(run.stdout)
+    assert record["error"] is None and record["mean_score_prediction"] > 6
+    assert OnnxNimaModel(resolve_model("livec-technical")).card.name == "livec-technical"
 
 
 def test_score_without_model_uses_the_default(tmp_path):
@@ -45,7 +69,7 @@ def test_score_without_model_uses_the_default(tmp_path):
         timeout=120,
     )
     assert run.returncode == 0, run.stderr
-    assert "Using the bundled default model livec-technical" in run.stderr
+    assert f"Using the bundled default model {DEFAULT_MODEL_NAME}" in run.stderr
     records = json.loads(run.stdout)
     assert {r["image_id"] for r in records} >= {"chelsea", "coffee", "astronaut", "rocket"}
     assert all(r["error"] is None and 1 <= r["mean_score_prediction"] <= 10 for r in records)

@@ -28,6 +28,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from photoscore.scoring.registry import DEFAULT_MODEL_NAME
+
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = os.environ.get("PHOTOSCORE_IMAGE", "")
 DOCKER = os.environ.get("PHOTOSCORE_DOCKER", "docker")
@@ -187,7 +189,10 @@ def test_build_context_holds_what_the_images_copy_and_nothing_else() -> None:
             *sources, _ = copy.split()
             for source in sources:
                 assert not excluded(source.rstrip("/"), patterns), f"COPY {source} is not in the context"
-    for path in ["src/photoscore/models/livec-technical.onnx", "src/photoscore/server/static/index.html"]:
+    for path in [
+        f"src/photoscore/models/{DEFAULT_MODEL_NAME}.onnx",
+        "src/photoscore/server/static/index.html",
+    ]:
         assert (REPO / path).is_file() and not excluded(path, patterns), path
 
 
@@ -273,7 +278,9 @@ def test_a_mounted_model_folder_is_found_by_name(
 ) -> None:
     models = tmp_path / "models"
     models.mkdir(mode=0o755)
-    shutil.copy(REPO / "src" / "photoscore" / "models" / "livec-technical.onnx", models / "mounted.onnx")
+    shutil.copy(
+        REPO / "src" / "photoscore" / "models" / f"{DEFAULT_MODEL_NAME}.onnx", models / "mounted.onnx"
+    )
     (models / "mounted.onnx").chmod(0o644)
     done = docker(
         "run", "--rm", "--network", "none", "-v", f"{photos}:/photos:ro", "-v", f"{models}:/models:ro",
@@ -343,7 +350,7 @@ def uploads(paths: list[Path]) -> list[tuple[str, tuple[str, bytes, str]]]:
 def test_served_image_is_ready_and_healthy(server: Server) -> None:
     ready = httpx.get(f"{server.url}/readyz", timeout=10)
     assert ready.status_code == 200
-    assert ready.json()["status"] == "ready" and ready.json()["models"] == ["livec-technical"]
+    assert ready.json()["status"] == "ready" and ready.json()["models"] == [DEFAULT_MODEL_NAME]
     deadline = time.monotonic() + 30
     while (
         health := docker("inspect", "--format", "{{.State.Health.Status}}", server.name).stdout.strip()

@@ -40,26 +40,30 @@ def stage_features(net: NimaNet, batch: torch.Tensor) -> np.ndarray:
         return torch.cat([*parts, net.backbone.forward_head(final)], dim=1).numpy()
 
 
-def ridge(x: np.ndarray, y: np.ndarray, strength: float):
-    """Ridge regression on standardised features; returns the predictor."""
+def ridge_path(x: np.ndarray, y: np.ndarray):
+    """Ridge regression on standardised features, one SVD for every strength; returns strength -> predictor."""
     mean, scale = x.mean(0), x.std(0) + 1e-6
     u, s, vt = np.linalg.svd((x - mean) / scale, full_matrices=False)
-    weights = vt.T @ ((s / (s**2 + strength)) * (u.T @ (y - y.mean())))
-    return lambda new: ((new - mean) / scale) @ weights + y.mean()
+    projected = u.T @ (y - y.mean())
+
+    def predictor(strength: float):
+        weights = vt.T @ ((s / (s**2 + strength)) * projected)
+        return lambda new: ((new - mean) / scale) @ weights + y.mean()
+
+    return predictor
 
 
 def fit_with_inner_cv(x: np.ndarray, y: np.ndarray):
     """Ridge with the strength that gives the best SRCC in an inner 5-fold CV."""
     inner = np.array_split(np.random.default_rng(0).permutation(len(y)), 5)
-
-    def inner_srcc(strength: float) -> float:
-        predicted = np.empty(len(y))
-        for test in inner:
-            train = np.setdiff1d(np.arange(len(y)), test)
-            predicted[test] = ridge(x[train], y[train], strength)(x[test])
-        return spearmanr(predicted, y)[0]
-
-    return ridge(x, y, max(RIDGE_STRENGTHS, key=inner_srcc))
+    predicted = {strength: np.empty(len(y)) for strength in RIDGE_STRENGTHS}
+    for test in inner:
+        train = np.setdiff1d(np.arange(len(y)), test)
+        path = ridge_path(x[train], y[train])
+        for strength in RIDGE_STRENGTHS:
+            predicted[strength][test] = path(strength)(x[test])
+    best = max(RIDGE_STRENGTHS, key=lambda strength: spearmanr(predicted[strength], y)[0])
+    return ridge_path(x, y)(best)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from photoscore.scoring.onnx_model import ModelFileError
 
 USER_MODEL_DIR_ENV = "PHOTOSCORE_MODEL_DIR"
-DEFAULT_MODEL_NAME = "livec-technical"
+DEFAULT_MODEL_NAME = "biq-livec-technical"
 
 
 class NoDefaultModelError(ModelFileError):
@@ -85,7 +85,7 @@ def resolve_model(spec: str | Path) -> Path:
 
 
 def default_model() -> Path:
-    """The bundled default model (technical quality, see recipes/livec_technical), or a clear error."""
+    """The bundled default model (technical quality, see recipes/biq_technical), or a clear error."""
     path = bundled_model_dir() / f"{DEFAULT_MODEL_NAME}.onnx"
     if not path.is_file():
         raise NoDefaultModelError(
