@@ -128,7 +128,9 @@ def test_models_list_shows_installed_cards_and_known_models(tmp_path, colour_mod
     assert any(k["name"] == "idealo-aesthetic" for k in listing["known"])
     table = photoscore("models", "list", env=env)
     assert "my-model" in table.stdout and "idealo-technical" in table.stdout
-    assert "licence:" not in table.stdout
+    licensed = [name for name, model in listing["installed"].items() if model["card"].get("license")]
+    assert "my-model" not in licensed
+    assert table.stdout.count("licence:") == len(licensed)  # a line only where the card has a licence
 
 
 def test_models_list_shows_a_cards_licence(tmp_path, colour_model):
