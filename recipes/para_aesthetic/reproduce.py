@@ -1,10 +1,11 @@
 """Train aesthetic NIMA models on PARA and measure them on its official GIAA test split.
 
-    python recipes/para_aesthetic/reproduce.py --para PARA/ [--work build/para] [--config config.json]
+    python recipes/para_aesthetic/reproduce.py --para PARA/ [--work build/para] [--models all listing ...]
 
 1. ``photoscore data para``: train = every photo not in PARA-GiaaTest.csv (means → labels), test = the
    official test split (real votes) with scenes; the listing-like slice = its indoor + building photos.
-2. ``all``: NIMA trained on every train photo (validation: 5% of train).
+2. ``all``: NIMA trained on every train photo (validation: 5% of train); ``all-layers``: the same, then
+   all layers fine-tuned (config_all_layers.json).
 3. ``listing``: the same recipe on the train photos an ImageNet classifier calls rooms or buildings
    (listing_like.py), as the original project trained its second model on AVA's interiors. How the
    rule agrees with the test split's scenes is recorded afterwards (listing_rule_on_test.json), never used.
@@ -40,12 +41,15 @@ from photoscore.labels import image_path, read_labels, write_labels
 from photoscore.scoring.engine import Scorer
 from photoscore.scoring.onnx_model import OnnxNimaModel
 from photoscore.training.config import load_config
-from photoscore.training.export import replace_card
+from photoscore.training.export import export_onnx, replace_card
+from photoscore.training.job import JobFolder
+from photoscore.training.nima import NimaNet
 from photoscore.training.train import start_training
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 LISTING_SCENES = ("indoor", "building")
+MODELS = ("all", "all-layers", "listing")
 CREDIT = (
     "PARA (Yang et al., 'Personalized Image Aesthetics Assessment with Rich Attributes', CVPR 2022), "
     "official GIAA train split as described in recipes/para_aesthetic"
@@ -75,6 +79,34 @@ def train_model(name: str, config: Path, samples: Path, images: Path, work: Path
     for part in ("metrics.csv", "config.json"):
         shutil.copyfile(job.root / part, record / f"{name}_{part}")
     return model
+
+
+def last_epoch_model(jobs: Path, best: Path, out: Path) -> Path:
+    """The newest job's last-epoch weights as a model: on PARA's made-up train distributions the
+    validation EMD kept the head-only epoch, while the validation SRCC (the figure reported) rose in
+    both all-layer epochs."""
+    if out.is_file():
+        return out
+    job = JobFolder(sorted(path.parent for path in jobs.glob("*/state.json"))[-1])
+    config = job.read_config()
+    net = NimaNet.build(
+        config.base_model_name,
+        weights="none",
+        dropout=config.dropout_rate,
+        feature_levels=config.feature_levels,
+    )
+    net.load_state_dict(job.load_weights("last"))
+    card = OnnxNimaModel(best).card
+    net.preprocessing = card.preprocessing
+    last = job.load_state().rows[-1]
+    card = card.model_copy(
+        update={
+            "description": f"{card.description} Weights of the last epoch (chosen by validation SRCC).",
+            "metrics": {k: last[k] for k in ("val_emd", "val_srcc", "val_plcc")},
+        }
+    )
+    export_onnx(net.eval(), card, out)
+    return out
 
 
 def evaluate(models: list[Path], samples: Path, images: Path, report: Path, record_name: Path) -> None:
@@ -113,7 +145,11 @@ def main() -> None:
     parser.add_argument("--para", type=Path, required=True, help="PARA folder: annotation/ and imgs/")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "para")
     parser.add_argument("--config", type=Path, default=HERE / "config.json")
+    parser.add_argument("--all-layers-config", type=Path, default=HERE / "config_all_layers.json")
     parser.add_argument("--record", type=Path, default=HERE / "record")
+    parser.add_argument(
+        "--models", nargs="+", choices=MODELS, default=list(MODELS), help="which models to train and measure"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     work, record = args.work, args.record
@@ -134,8 +170,22 @@ def main() -> None:
             report = work / "reports" / f"{name}_{part}"
             evaluate(chosen, samples, images, report, record / f"{name}_{part}_metrics.json")
 
-    models = {"all": train_model("all", args.config, train_file, images, work / "jobs", record)}
-    measure("all", [models["all"]])
+    models: dict[str, Path] = {}
+    if "all" in args.models:
+        models["all"] = train_model("all", args.config, train_file, images, work / "jobs", record)
+        measure("all", [models["all"]])
+    if "all-layers" in args.models:
+        shutil.copyfile(args.all_layers_config, record / "config_all_layers.json")
+        models["all-layers"] = train_model(
+            "all-layers", args.all_layers_config, train_file, images, work / "jobs", record
+        )
+        measure("all-layers", [models["all-layers"]])
+        models["all-layers-last"] = last_epoch_model(
+            work / "jobs" / "all-layers", models["all-layers"], work / "jobs" / "all-layers-last.onnx"
+        )
+        measure("all-layers-last", [models["all-layers-last"]])
+    if "listing" not in args.models:
+        return
     listing_file = labels / "train_listing.json"
     if not listing_file.is_file():
         train = read_labels(train_file)
@@ -163,6 +213,8 @@ def main() -> None:
 
     models["listing"] = train_model("listing", args.config, listing_file, images, work / "jobs", record)
     measure("listing", [models["listing"]])
+    if "all" not in models:
+        return
     pair = [models["all"], models["listing"]]
     measure("pair", pair, parts=("test_listing",))
     sessions = test_sessions(args.para)
