@@ -39,7 +39,7 @@ def test_default_model_ships_inside_the_package(model):
     assert "MOS = (score - 1) * 100 / 9" in card.description
 
 
-def test_the_earlier_default_model_still_loads_by_name(tmp_path):
+def test_the_earlier_default_model_still_loads_by_name():
     run = subprocess.run(
         [
             sys.executable,

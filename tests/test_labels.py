@@ -250,3 +250,14 @@ def test_stats_of_probabilities_and_of_nothing() -> None:
     empty = label_stats([])
     assert empty.count == 0 and empty.mean_score_mean is None and sum(empty.histogram) == 0
     json.dumps(empty.to_dict())
+
+
+def test_hash_folds_partition_the_entries_whatever_their_order():
+    from photoscore.labels import LabelEntry, hash_folds
+
+    entries = [LabelEntry(f"photo{i}", (1.0,) * 10) for i in range(103)]
+    folds = hash_folds(entries, 5, seed=2026)
+    assert sorted(len(f) for f in folds) == [20, 20, 21, 21, 21]
+    assert sorted(e.image_id for f in folds for e in f) == sorted(e.image_id for e in entries)
+    assert hash_folds(entries[::-1], 5, seed=2026) == folds
+    assert hash_folds(entries, 5, seed=1) != folds

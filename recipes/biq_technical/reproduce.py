@@ -35,7 +35,7 @@ from pathlib import Path
 
 from photoscore.data.mos import Scale, convert_mos_csv, parse_scale
 from photoscore.distribution import std_score
-from photoscore.labels import LabelEntry, split_key, write_labels
+from photoscore.labels import LabelEntry, hash_folds, write_labels
 from photoscore.scoring.onnx_model import OnnxNimaModel
 from photoscore.training.config import load_config
 from photoscore.training.export import replace_card
@@ -63,12 +63,6 @@ LIMITS = (
     "224x224 is judged: flaws confined to the edges are not seen, and a flaw finer than a pixel of the "
     "500x500 view (slight blur or noise of a 4000 px photo) is not seen either, as on a screen."
 )
-
-
-def live_folds(entries: list[LabelEntry]) -> list[list[LabelEntry]]:
-    """The 5 folds of livec_technical's cross-validation (seeded hash of each id)."""
-    ordered = sorted(entries, key=lambda e: split_key(e.image_id, LIVE_SEED))
-    return [ordered[i::LIVE_FOLDS] for i in range(LIVE_FOLDS)]
 
 
 def biq_scale(biq_train: Path, live_train: list[LabelEntry]) -> tuple[Scale, dict]:
@@ -149,7 +143,7 @@ def main() -> None:
     record.mkdir(parents=True, exist_ok=True)
 
     live = convert_mos_csv(args.livec / "labels.csv", **LIVE_COLUMNS, scale=parse_scale("0-100")).entries
-    folds = live_folds(live)
+    folds = hash_folds(live, LIVE_FOLDS, LIVE_SEED)  # the folds of livec_technical's cross-validation
     live_train = [e for i, fold in enumerate(folds, start=1) if i not in HELD_BACK for e in fold]
     scale, summary = biq_scale(args.biq / TRAIN_CSV, live_train)
     biq = {
@@ -198,7 +192,6 @@ def main() -> None:
     (record / "summary.json").write_text(json.dumps(metrics, indent=2) + "\n")
     logging.info("%s", json.dumps(metrics, indent=2))
 
-    new = metrics
     card = OnnxNimaModel(model).card
     card = card.model_copy(
         update={
@@ -210,10 +203,10 @@ def main() -> None:
             "the paper), LIVE In the Wild (credit UT Austin LIVE)",
             "metrics": {
                 **card.metrics,
-                "biq2021_test_srcc": new["new/biq_test"]["srcc"],
-                "biq2021_test_plcc": new["new/biq_test"]["plcc"],
-                "livec_held_back_srcc": new["new/live_held_back"]["srcc"],
-                "livec_held_back_plcc": new["new/live_held_back"]["plcc"],
+                "biq2021_test_srcc": metrics["new/biq_test"]["srcc"],
+                "biq2021_test_plcc": metrics["new/biq_test"]["plcc"],
+                "livec_held_back_srcc": metrics["new/live_held_back"]["srcc"],
+                "livec_held_back_plcc": metrics["new/live_held_back"]["plcc"],
             },
             "source": "recipes/biq_technical/reproduce.py",
             "limits": LIMITS,

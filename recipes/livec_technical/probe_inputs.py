@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from reproduce import REPO, folds_of
+from reproduce import FOLD_SEED, REPO
 from scipy.stats import pearsonr, spearmanr
 
 from photoscore.data.mos import convert_mos_csv, parse_scale
 from photoscore.distribution import mean_score
 from photoscore.images import load_image
-from photoscore.labels import image_path, read_labels, split_key
+from photoscore.labels import hash_folds, image_path, read_labels, split_key
 from photoscore.training.nima import NimaNet
 
 RIDGE_STRENGTHS = [10.0**e for e in np.arange(0, 5.1, 0.5)]
@@ -91,7 +91,7 @@ def main() -> None:
         ).entries  # fmt: skip
         images = args.livec / "images"
     if args.limit:
-        entries = sorted(entries, key=lambda e: split_key(e.image_id, 2026))[: args.limit]
+        entries = sorted(entries, key=lambda e: split_key(e.image_id, FOLD_SEED))[: args.limit]
     net = NimaNet.build(args.backbone, weights="offline", feature_levels="all").eval()
     crop = {"resize": "center_crop", "crop_from": (args.crop_from,) * 2} if args.crop_from else {}
     prep = net.preprocessing.model_copy(
@@ -110,7 +110,7 @@ def main() -> None:
     row = {e.image_id: i for i, e in enumerate(entries)}
 
     srcc, plcc = [], []
-    for fold in folds_of(entries, args.folds, seed=2026):
+    for fold in hash_folds(entries, args.folds, seed=FOLD_SEED):
         test = np.array([row[e.image_id] for e in fold])
         train = np.setdiff1d(np.arange(len(entries)), test)
         predicted = fit_with_inner_cv(x[train], scores[train])(x[test])

@@ -20,7 +20,7 @@ import statistics
 from pathlib import Path
 
 from photoscore.data.mos import convert_mos_csv, parse_scale
-from photoscore.labels import LabelEntry, split_key, write_labels
+from photoscore.labels import LabelEntry, hash_folds, write_labels
 from photoscore.scoring.onnx_model import OnnxNimaModel
 from photoscore.training.config import load_config
 from photoscore.training.export import replace_card
@@ -29,6 +29,7 @@ from photoscore.training.train import start_training
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 MODEL_NAME = "livec-technical"
+FOLD_SEED = 2026  # the cross-validation folds (also those of recipes/biq_technical)
 PACKAGE_MODEL = REPO / "src" / "photoscore" / "models" / f"{MODEL_NAME}.onnx"
 RECORD = HERE / "record"
 LIMITS = (
@@ -43,15 +44,9 @@ SCALE_NOTE = (
 )
 
 
-def folds_of(entries: list[LabelEntry], k: int, seed: int) -> list[list[LabelEntry]]:
-    """k folds of about equal size, assigned by each id's seeded hash (independent of file order)."""
-    ordered = sorted(entries, key=lambda e: split_key(e.image_id, seed))
-    return [ordered[i::k] for i in range(k)]
-
-
 def cross_validate(entries: list[LabelEntry], config: Path, images: Path, work: Path, k: int) -> list[dict]:
     rows = []
-    for index, test in enumerate(folds_of(entries, k, seed=2026), start=1):
+    for index, test in enumerate(hash_folds(entries, k, seed=FOLD_SEED), start=1):
         held_out = {e.image_id for e in test}
         fold_dir = work / f"fold{index}"
         train_file, test_file = fold_dir / "train.json", fold_dir / "test.json"

@@ -278,6 +278,13 @@ def split_limit(keys: np.ndarray, test_fraction: float) -> int:
     return int(np.partition(np.asarray(keys, dtype=np.uint64), n_test - 1)[n_test - 1])
 
 
+def hash_folds(entries: Sequence[LabelEntry], k: int, seed: int) -> list[list[LabelEntry]]:
+    """k folds of about equal size for cross-validation, each entry's fold fixed by its id's seeded key
+    (independent of the order of the entries)."""
+    ordered = sorted(entries, key=lambda e: split_key(e.image_id, seed))
+    return [ordered[i::k] for i in range(k)]
+
+
 def split_labels(
     entries: Sequence[LabelEntry], test_fraction: float, seed: int = 0
 ) -> tuple[list[LabelEntry], list[LabelEntry]]:
