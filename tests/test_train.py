@@ -194,3 +194,49 @@ def test_freeze_batchnorm_keeps_imagenet_statistics_while_weights_train(blur_set
     moved = [k for k in statistics if not torch.equal(imagenet[k], trained[k])]
     assert (moved == []) if freeze else (len(moved) == len(statistics)), moved[:3]
     assert all(not torch.equal(imagenet[k], trained[k]) for k in weights)  # every layer trained
+
+
+@pytest.mark.parametrize("select_by", ["val_emd", "val_srcc"])
+def test_select_by_exports_the_epoch_best_by_that_figure(blur_sets, tmp_path, select_by):
+    samples, _, images = blur_sets
+    config = TrainConfig(
+        base_model_name="EfficientNetLite0", weights="offline", epochs_train_dense=8, epochs_train_all=0,
+        img_format="jpg", validation_fraction=0.2, batch_size=8, learning_rate_dense=3e-3,
+        select_by=select_by,
+    )  # fmt: skip
+    job = start_training(config, samples, images, tmp_path / "jobs")
+
+    rows = read_metrics(job.root)
+    assert len(rows) == 8
+    pick = min if select_by == "val_emd" else max
+    best = pick(rows, key=lambda row: float(row[select_by]))
+    card = OnnxNimaModel(job.onnx_path).card
+    assert card.metrics[select_by] == pytest.approx(float(best[select_by]), abs=1e-6)
+    assert card.metrics["val_emd"] == pytest.approx(float(best["val_emd"]), abs=1e-6)
+    assert card.training_config["select_by"] == select_by
+
+
+def test_early_stopping_follows_select_by(blur_sets, tmp_path):
+    samples, _, images = blur_sets
+    config = TrainConfig(
+        base_model_name="EfficientNetLite0", weights="offline", epochs_train_dense=30, epochs_train_all=0,
+        img_format="jpg", validation_fraction=0.2, batch_size=8, learning_rate_dense=3e-3,
+        select_by="val_srcc", early_stopping_patience=2,
+    )  # fmt: skip
+    job = start_training(config, samples, images, tmp_path / "jobs")
+
+    srcc = [float(row["val_srcc"]) for row in read_metrics(job.root)]
+    best_at = [i for i, value in enumerate(srcc) if value > max(srcc[:i], default=-2.0)]
+    # it stops two epochs after the last new best SRCC, or at the end
+    assert len(srcc) == min(best_at[-1] + 3, 30), srcc
+    assert len(srcc) < 30 or best_at[-1] >= 27, srcc
+
+
+def test_jobs_written_before_select_by_resume_with_their_best_emd(tmp_path):
+    from photoscore.training.job import JobFolder
+
+    job = JobFolder(tmp_path)
+    old = {"samples": "samples.json", "image_dir": "photos", "phase": 2, "epochs_done": 1}
+    (tmp_path / "state.json").write_text(json.dumps(old | {"best_val_emd": 0.081}))
+    state = job.load_state()
+    assert (state.best_value, state.phase, state.epochs_done) == (0.081, 2, 1)

@@ -56,7 +56,14 @@ class TrainConfig(BaseModel):
     seed: int = 10207
     validation_fraction: float = Field(0.05, gt=0, lt=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    early_stopping_patience: int | None = Field(None, ge=1, description="epochs without a better val loss")
+    select_by: Literal["val_emd", "val_srcc"] = Field(
+        "val_emd",
+        description="the validation figure that picks the exported weights and drives early stopping: "
+        "lowest EMD, or highest SRCC (for labels whose spread is made up, e.g. built from a mean)",
+    )
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="epochs without a better select_by figure before a phase stops"
+    )
     augmentation: Literal["crop_flip", "flip", "none"] = "crop_flip"
     train_resize_ratio: float = Field(256 / 224, ge=1, description="resize to size*ratio, then random-crop")
     cache_features: bool = Field(True, description="phase 1: compute the frozen backbone once per image")

@@ -29,7 +29,7 @@ class JobState:
     phase: int = 1
     epochs_done: int = 0  # finished epochs within ``phase``
     iterations: int = 0  # optimiser steps within ``phase`` (Keras decay counts them)
-    best_val_emd: float | None = None
+    best_value: float | None = None  # the best validation figure named by the config's select_by
     best_metrics: dict[str, float] = field(default_factory=dict)
     stale_epochs: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -85,7 +85,10 @@ class JobFolder:
         path = self.root / "state.json"
         if not path.is_file():
             raise FileNotFoundError(f"{self.root}: not a photoscore training job (no state.json)")
-        return JobState(**json.loads(path.read_text()))
+        fields = json.loads(path.read_text())
+        if "best_val_emd" in fields:  # jobs written before select_by existed were judged by EMD
+            fields["best_value"] = fields.pop("best_val_emd")
+        return JobState(**fields)
 
     def save_weights(self, name: str, state_dict: dict[str, torch.Tensor]) -> Path:
         path = self.weights / f"{name}.safetensors"

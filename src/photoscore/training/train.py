@@ -300,8 +300,9 @@ class Trainer:
             patience = self.config.early_stopping_patience
             if patience and self.state.stale_epochs >= patience:
                 logger.info(
-                    "phase %d: no better validation loss for %d epochs; stopping early",
+                    "phase %d: no better %s for %d epochs; stopping early",
                     self.state.phase,
+                    self.config.select_by,
                     patience,
                 )
                 break
@@ -344,11 +345,11 @@ class Trainer:
         seconds: float,
     ) -> None:
         self.state.epochs_done += 1
-        val_emd = metrics["val_emd"]
-        improved = self.state.best_val_emd is None or val_emd < self.state.best_val_emd
+        value = metrics[self.config.select_by]
+        improved = _better(value, self.state.best_value, self.config.select_by)
         state_dict = self.net.state_dict()
         if improved:
-            self.state.best_val_emd, self.state.best_metrics, self.state.stale_epochs = val_emd, metrics, 0
+            self.state.best_value, self.state.best_metrics, self.state.stale_epochs = value, metrics, 0
             self.job.save_weights("best", state_dict)
         else:
             self.state.stale_epochs += 1
@@ -372,7 +373,7 @@ class Trainer:
         self.job.save_state(self.state)
         logger.info(
             "phase %d epoch %d: train_loss %.4f val_emd %.4f val_srcc %s val_plcc %s (%.0f s)%s",
-            row["phase"], row["epoch"], train_loss, val_emd, _shown(metrics["val_srcc"]),
+            row["phase"], row["epoch"], train_loss, metrics["val_emd"], _shown(metrics["val_srcc"]),
             _shown(metrics["val_plcc"]), seconds, "  best so far" if improved else "",
         )  # fmt: skip
         if self.board:
@@ -477,6 +478,16 @@ def _val_metrics(labels: torch.Tensor, probs: torch.Tensor) -> dict[str, float]:
         labels.cpu().double().numpy(), probs.cpu().double().numpy(), undefined_correlations="nan"
     )
     return {"val_emd": result["emd"], "val_srcc": result["srcc"], "val_plcc": result["plcc"]}
+
+
+def _better(value: float, best: float | None, select_by: str) -> bool:
+    """Whether an epoch's figure beats the best so far: lower EMD, higher SRCC; an undefined SRCC never
+    does, unless nothing defined came before."""
+    if best is None or not math.isfinite(best):
+        return best is None or math.isfinite(value)
+    if not math.isfinite(value):
+        return False
+    return value < best if select_by == "val_emd" else value > best
 
 
 def _shown(value: float) -> str:
