@@ -36,11 +36,13 @@ RUN --mount=type=secret,id=pipcert,required=false \
 # --gpus all, the labelled photos and a job folder mounted (README.md, "Containers").
 FROM python AS train
 RUN --mount=type=bind,from=wheel,source=/wheels,target=/wheels \
+    --mount=type=bind,source=requirements/train-no-deps.txt,target=/tmp/train-no-deps.txt \
     --mount=type=secret,id=pipcert,required=false \
     --mount=type=cache,target=/root/.cache/pip \
     if [ -s /run/secrets/pipcert ]; then export PIP_CERT=/run/secrets/pipcert; fi \
     && set -- /wheels/photoscore-*.whl \
-    && pip install "$1[train]"
+    && pip install "$1[train]" \
+    && pip install --no-deps -r /tmp/train-no-deps.txt
 WORKDIR /app
 COPY configs ./configs
 COPY train-local predict ./

