@@ -10,7 +10,8 @@ import pytest
 
 from photoscore.training.config import ConfigError, TrainConfig, load_config
 
-REPO_CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.json"))
+REPO = Path(__file__).parents[1]
+REPO_CONFIGS = sorted([*(REPO / "configs").glob("*.json"), *(REPO / "recipes").glob("*/config*.json")])
 
 # The original project's MobileNet config, verbatim.
 ORIGINAL = """{
@@ -83,6 +84,6 @@ def test_missing_config_file(tmp_path):
         load_config(tmp_path / "absent.json")
 
 
-@pytest.mark.parametrize("path", REPO_CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", REPO_CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_shipped_configs_load(path):
     assert isinstance(load_config(path), TrainConfig)

@@ -4,20 +4,26 @@
 
 1. ``photoscore data para``: train = every photo not in PARA-GiaaTest.csv (means → labels), test = the
    official test split (real votes) with scenes; the listing-like slice = its indoor + building photos.
-2. ``all``: NIMA trained on every train photo (validation: 5% of train); ``all-layers``: the same, then
-   all layers fine-tuned (config_all_layers.json).
-3. ``listing``: the same recipe on the train photos an ImageNet classifier calls rooms or buildings
-   (listing_like.py), as the original project trained its second model on AVA's interiors. How the
-   rule agrees with the test split's scenes is recorded afterwards (listing_rule_on_test.json), never used.
-4. ``photoscore evaluate`` of each model and of the pair (distributions averaged) on the test split and
-   on its listing-like slice: the test split is read once per reported model. Then the listing method
+2. Models (``--models``; each config is a file next to this script):
+   ``all``: NIMA's head on every train photo (config.json; validation: 5% of train);
+   ``all-layers``: the same head, then all layers (config_all_layers.json), weights chosen by
+   validation SRCC; ``mobilenet-v2``: the original project's MobileNet recipe with the closest
+   backbone that has offline ImageNet weights (config_mobilenet_v2.json);
+   ``listing`` and ``listing-all-layers``: the configs of ``all`` and ``all-layers`` on the train photos
+   an ImageNet classifier calls rooms or buildings (listing_like.py), as the original project trained
+   its second model on AVA's interiors. How the rule agrees with the test split's scenes is recorded
+   afterwards (listing_rule_on_test.json), never used.
+3. ``photoscore evaluate`` of each model on the test split and on its listing-like slice, and of each
+   pair (``pair``: all + listing, ``pair-all-layers``: all-layers + listing-all-layers; distributions
+   averaged) on the slice: the test split is read once per reported model. Then the listing method
    itself: each PARA session (of the test split, and of the slice) as one "listing", MinMax per group by
    ``Scorer.rank``, and the SRCC within each group of 3 or more (what a listing's ranking depends on),
    averaged over groups.
 
 PARA's terms allow research and learning only: the models stay in the work folder with those terms in
 their cards; nothing here goes into the package. The record (configs, metrics.csv, metrics.json) is
-written next to this script. Steps whose output exists are skipped, so a rerun continues.
+written next to this script. Steps whose output exists are skipped and an unfinished training job is
+resumed, so a rerun continues.
 """
 
 from __future__ import annotations
@@ -37,19 +43,25 @@ from listing_like import LISTING_CLASSES, THRESHOLD, listing_probability
 from scipy.stats import spearmanr
 
 from photoscore.data.para import IMAGES_DIR, TERMS, TEST_CSV, TEST_FILE, TRAIN_FILE, convert_para
-from photoscore.labels import image_path, read_labels, write_labels
+from photoscore.labels import LabelEntry, image_path, read_labels, write_labels
 from photoscore.scoring.engine import Scorer
 from photoscore.scoring.onnx_model import OnnxNimaModel
 from photoscore.training.config import load_config
-from photoscore.training.export import export_onnx, replace_card
-from photoscore.training.job import JobFolder
-from photoscore.training.nima import NimaNet
-from photoscore.training.train import start_training
+from photoscore.training.export import replace_card
+from photoscore.training.train import resume_training, start_training
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 LISTING_SCENES = ("indoor", "building")
-MODELS = ("all", "all-layers", "listing")
+# model name -> (its config file, trained on the listing-like photos only)
+MODELS = {
+    "all": ("config.json", False),
+    "all-layers": ("config_all_layers.json", False),
+    "mobilenet-v2": ("config_mobilenet_v2.json", False),
+    "listing": ("config.json", True),
+    "listing-all-layers": ("config_all_layers.json", True),
+}
+PAIRS = {"pair": ("all", "listing"), "pair-all-layers": ("all-layers", "listing-all-layers")}
 CREDIT = (
     "PARA (Yang et al., 'Personalized Image Aesthetics Assessment with Rich Attributes', CVPR 2022), "
     "official GIAA train split as described in recipes/para_aesthetic"
@@ -61,9 +73,12 @@ def train_model(name: str, config: Path, samples: Path, images: Path, work: Path
     model = work / f"{name}.onnx"
     if model.is_file():
         return model
-    job = start_training(
-        load_config(config).model_copy(update={"name": f"para-{name}"}), samples, images, work / name
-    )
+    started = sorted(path.parent for path in (work / name).glob("*/state.json"))
+    if started:
+        job = resume_training(started[-1])
+    else:
+        settings = load_config(config).model_copy(update={"name": f"para-{name}"})
+        job = start_training(settings, samples, images, work / name)
     card = OnnxNimaModel(job.onnx_path).card
     card = card.model_copy(
         update={
@@ -79,34 +94,6 @@ def train_model(name: str, config: Path, samples: Path, images: Path, work: Path
     for part in ("metrics.csv", "config.json"):
         shutil.copyfile(job.root / part, record / f"{name}_{part}")
     return model
-
-
-def last_epoch_model(jobs: Path, best: Path, out: Path) -> Path:
-    """The newest job's last-epoch weights as a model: on PARA's made-up train distributions the
-    validation EMD kept the head-only epoch, while the validation SRCC (the figure reported) rose in
-    both all-layer epochs."""
-    if out.is_file():
-        return out
-    job = JobFolder(sorted(path.parent for path in jobs.glob("*/state.json"))[-1])
-    config = job.read_config()
-    net = NimaNet.build(
-        config.base_model_name,
-        weights="none",
-        dropout=config.dropout_rate,
-        feature_levels=config.feature_levels,
-    )
-    net.load_state_dict(job.load_weights("last"))
-    card = OnnxNimaModel(best).card
-    net.preprocessing = card.preprocessing
-    last = job.load_state().rows[-1]
-    card = card.model_copy(
-        update={
-            "description": f"{card.description} Weights of the last epoch (chosen by validation SRCC).",
-            "metrics": {k: last[k] for k in ("val_emd", "val_srcc", "val_plcc")},
-        }
-    )
-    export_onnx(net.eval(), card, out)
-    return out
 
 
 def evaluate(models: list[Path], samples: Path, images: Path, report: Path, record_name: Path) -> None:
@@ -144,8 +131,6 @@ def main() -> None:
     )
     parser.add_argument("--para", type=Path, required=True, help="PARA folder: annotation/ and imgs/")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "para")
-    parser.add_argument("--config", type=Path, default=HERE / "config.json")
-    parser.add_argument("--all-layers-config", type=Path, default=HERE / "config_all_layers.json")
     parser.add_argument("--record", type=Path, default=HERE / "record")
     parser.add_argument(
         "--models", nargs="+", choices=MODELS, default=list(MODELS), help="which models to train and measure"
@@ -154,7 +139,6 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     work, record = args.work, args.record
     record.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(args.config, record / "config.json")
 
     labels = work / "labels"
     if not (labels / TEST_FILE).is_file():
@@ -163,6 +147,8 @@ def main() -> None:
     test = read_labels(test_file)
     slice_file = labels / "test_listing.json"
     write_labels(slice_file, [e for e in test if e.scene in LISTING_SCENES])
+    if any(MODELS[name][1] for name in args.models):
+        listing_file = listing_like_train(train_file, test, images, labels, record)
 
     def measure(name: str, chosen: list[Path], parts: tuple[str, ...] = ("test", "test_listing")) -> None:
         for part in parts:
@@ -171,21 +157,33 @@ def main() -> None:
             evaluate(chosen, samples, images, report, record / f"{name}_{part}_metrics.json")
 
     models: dict[str, Path] = {}
-    if "all" in args.models:
-        models["all"] = train_model("all", args.config, train_file, images, work / "jobs", record)
-        measure("all", [models["all"]])
-    if "all-layers" in args.models:
-        shutil.copyfile(args.all_layers_config, record / "config_all_layers.json")
-        models["all-layers"] = train_model(
-            "all-layers", args.all_layers_config, train_file, images, work / "jobs", record
-        )
-        measure("all-layers", [models["all-layers"]])
-        models["all-layers-last"] = last_epoch_model(
-            work / "jobs" / "all-layers", models["all-layers"], work / "jobs" / "all-layers-last.onnx"
-        )
-        measure("all-layers-last", [models["all-layers-last"]])
-    if "listing" not in args.models:
-        return
+    for name in args.models:
+        config, listing_only = MODELS[name]
+        shutil.copyfile(HERE / config, record / config)
+        samples = listing_file if listing_only else train_file
+        models[name] = train_model(name, HERE / config, samples, images, work / "jobs", record)
+        measure(name, [models[name]])
+    groups = {name: [model] for name, model in models.items()}
+    for pair, members in PAIRS.items():
+        if all(member in models for member in members):
+            groups[pair] = [models[member] for member in members]
+            measure(pair, groups[pair], parts=("test_listing",))
+
+    sessions = test_sessions(args.para)
+    within_file = record / "within_sessions.json"
+    within = json.loads(within_file.read_text()) if within_file.is_file() else {}
+    for name, chosen in groups.items():
+        for part, samples in (("test", test_file), ("test_listing", slice_file)):
+            within[f"{name}/{part}"] = within_groups(chosen, samples, images, sessions)
+    within_file.write_text(json.dumps(within, indent=2) + "\n")
+    logging.info("within sessions: %s", within)
+
+
+def listing_like_train(
+    train_file: Path, test: list[LabelEntry], images: Path, labels: Path, record: Path
+) -> Path:
+    """The train photos the ImageNet classifier calls rooms or buildings (chosen once, then reused), and,
+    for the record only, how the same rule agrees with the test split's scenes."""
     listing_file = labels / "train_listing.json"
     if not listing_file.is_file():
         train = read_labels(train_file)
@@ -210,22 +208,7 @@ def main() -> None:
             "recall": round(in_slice / slice_size, 3),
         }
         agreement.write_text(json.dumps(rule, indent=2) + "\n")
-
-    models["listing"] = train_model("listing", args.config, listing_file, images, work / "jobs", record)
-    measure("listing", [models["listing"]])
-    if "all" not in models:
-        return
-    pair = [models["all"], models["listing"]]
-    measure("pair", pair, parts=("test_listing",))
-    sessions = test_sessions(args.para)
-    singles = {name: [model] for name, model in models.items()}
-    groups = {
-        f"{name}/{part}": within_groups(m, samples, images, sessions)
-        for name, m in {**singles, "pair": pair}.items()
-        for part, samples in (("test", test_file), ("test_listing", slice_file))
-    }
-    (record / "within_sessions.json").write_text(json.dumps(groups, indent=2) + "\n")
-    logging.info("within sessions: %s", groups)
+    return listing_file
 
 
 def test_sessions(para: Path) -> dict[str, str]:
