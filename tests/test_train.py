@@ -240,3 +240,18 @@ def test_jobs_written_before_select_by_resume_with_their_best_emd(tmp_path):
     (tmp_path / "state.json").write_text(json.dumps(old | {"best_val_emd": 0.081}))
     state = job.load_state()
     assert (state.best_value, state.phase, state.epochs_done) == (0.081, 2, 1)
+
+
+def test_continue_or_start_training_starts_once_then_returns_the_finished_job(blur_sets, tmp_path):
+    from photoscore.training.train import continue_or_start_training
+
+    samples, _, images = blur_sets
+    config = TrainConfig(
+        base_model_name="EfficientNetLite0", weights="offline", epochs_train_dense=2, epochs_train_all=0,
+        img_format="jpg", validation_fraction=0.2, batch_size=8,
+    )  # fmt: skip
+    first = continue_or_start_training(config, samples, images, tmp_path / "jobs")
+    again = continue_or_start_training(config, samples, images, tmp_path / "jobs")
+    assert again.root == first.root
+    assert [p.name for p in (tmp_path / "jobs").iterdir()] == [first.root.name]
+    assert len(read_metrics(first.root)) == 2

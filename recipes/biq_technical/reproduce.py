@@ -39,7 +39,7 @@ from photoscore.labels import LabelEntry, hash_folds, write_labels
 from photoscore.scoring.onnx_model import OnnxNimaModel
 from photoscore.training.config import load_config
 from photoscore.training.export import replace_card
-from photoscore.training.train import resume_training, start_training
+from photoscore.training.train import continue_or_start_training
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -169,11 +169,8 @@ def main() -> None:
 
     model = work / f"{MODEL_NAME}.onnx"
     if not model.is_file():
-        started = sorted(path.parent for path in (work / "jobs").glob("*/state.json"))
-        if started:  # a killed run continues from its last finished epoch
-            job = resume_training(started[-1])
-        else:
-            job = start_training(load_config(args.config), work / "train.json", images, work / "jobs")
+        # a killed run continues from its last finished epoch
+        job = continue_or_start_training(load_config(args.config), work / "train.json", images, work / "jobs")
         for part in ("metrics.csv", "config.json"):
             shutil.copyfile(job.root / part, record / f"train_{part}")
         shutil.copyfile(job.onnx_path, model)

@@ -48,7 +48,7 @@ from photoscore.scoring.engine import Scorer
 from photoscore.scoring.onnx_model import OnnxNimaModel
 from photoscore.training.config import load_config
 from photoscore.training.export import replace_card
-from photoscore.training.train import resume_training, start_training
+from photoscore.training.train import continue_or_start_training
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -73,12 +73,8 @@ def train_model(name: str, config: Path, samples: Path, images: Path, work: Path
     model = work / f"{name}.onnx"
     if model.is_file():
         return model
-    started = sorted(path.parent for path in (work / name).glob("*/state.json"))
-    if started:
-        job = resume_training(started[-1])
-    else:
-        settings = load_config(config).model_copy(update={"name": f"para-{name}"})
-        job = start_training(settings, samples, images, work / name)
+    settings = load_config(config).model_copy(update={"name": f"para-{name}"})
+    job = continue_or_start_training(settings, samples, images, work / name)
     card = OnnxNimaModel(job.onnx_path).card
     card = card.model_copy(
         update={

@@ -111,6 +111,17 @@ def resume_training(job_root: Path) -> JobFolder:
     return job
 
 
+def continue_or_start_training(
+    config: TrainConfig, samples: Path, image_dir: Path, job_dir: Path
+) -> JobFolder:
+    """The newest job under ``job_dir`` continued (or returned, when finished), else a new job started:
+    what a script that reruns after a kill wants."""
+    started = sorted(path.parent for path in job_dir.glob("*/state.json"))
+    if started:
+        return resume_training(started[-1])
+    return start_training(config, samples, image_dir, job_dir)
+
+
 @contextmanager
 def _log_to_file(job: JobFolder) -> Iterator[None]:
     """Copy the training log into ``logs/train.log`` of the job."""
