@@ -197,10 +197,20 @@ def plan_decode_bytes(data: bytes, name: str, min_size: tuple[int, int] | None =
     return DecodePlan(img.format or "", img.mode, size, img.size)
 
 
+@dataclass(frozen=True)
+class Photo:
+    """A decoded photo and what its header said about the original."""
+
+    image: Image.Image  # upright 8-bit RGB; a JPEG may be decoded at a reduced scale (see load_image)
+    size: tuple[int, int]  # (width, height) of the original file, upright, from its header
+    format: str  # the file's format as Pillow names it: JPEG, PNG, WEBP ...
+    mode: str  # the colour mode as stored: RGB, L, P, RGBA, CMYK, I;16 ...
+
+
 def load_image(
     path: str | Path, min_size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Image.Image:
-    """Decode one file to an upright 8-bit RGB image.
+    """Decode one file to an upright 8-bit RGB image (:func:`load_photo` without the header facts).
 
     ``min_size=(w, h)`` is the smallest size the caller will resize to: JPEGs then decode at a reduced
     scale (DCT scaling, several times faster) while both sides stay at least ``max(w, h)``, so the result
@@ -212,6 +222,13 @@ def load_image(
     Raises ImageError for anything that is not a usable image (missing, empty, unreadable, not an image,
     truncated or corrupt, too many pixels).
     """
+    return load_photo(path, min_size, max_pixels).image
+
+
+def load_photo(
+    path: str | Path, min_size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Photo:
+    """Decode one file as :func:`load_image` does, keeping the original's size, format and mode."""
     try:
         with open(path, "rb") as fp:
             return _decode(fp, Path(path), min_size, max_pixels)
@@ -229,10 +246,17 @@ def load_image_bytes(
     data: bytes, name: str, min_size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Image.Image:
     """Like :func:`load_image` for an image held in memory (an upload); ``name`` is used in errors."""
+    return load_photo_bytes(data, name, min_size, max_pixels).image
+
+
+def load_photo_bytes(
+    data: bytes, name: str, min_size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Photo:
+    """Like :func:`load_photo` for an image held in memory (an upload); ``name`` is used in errors."""
     return _decode(io.BytesIO(data), Path(name), min_size, max_pixels)
 
 
-def _decode(fp: BinaryIO, path: Path, min_size: tuple[int, int] | None, max_pixels: int) -> Image.Image:
+def _decode(fp: BinaryIO, path: Path, min_size: tuple[int, int] | None, max_pixels: int) -> Photo:
     if min_size is not None and min(min_size) < 1:
         raise ValueError(f"min_size must be positive, got {min_size}")
     if not fp.read(1):
@@ -253,13 +277,15 @@ def _decode(fp: BinaryIO, path: Path, min_size: tuple[int, int] | None, max_pixe
         img.load()  # the full decode happens here, so truncated or corrupt data fails here
     except Exception as exc:
         raise ImageError(path, _reason(exc)) from None
+    stored, file_format = img.size, img.format or ""
     # Corrupt EXIF leaves the orientation unknown, not the pixels unusable: keep them as stored.
     with contextlib.suppress(Exception):
         ImageOps.exif_transpose(img, in_place=True)
+    upright = (height, width) if img.size != stored and img.size == stored[::-1] else (width, height)
     mode = img.mode
     try:  # each step replaces ``img``, so the larger image before it can be freed
         img = _to_8_bits(img)
-        return _to_rgb(img)
+        return Photo(_to_rgb(img), upright, file_format, mode)
     except ValueError as exc:  # a colour mode Pillow cannot convert
         raise ImageError(path, f"unsupported colour mode {mode}: {exc}") from None
 

@@ -8,17 +8,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from photoscore.images import (
     DEFAULT_MAX_PIXELS,
     DecodePlan,
     ImageError,
+    Photo,
     image_id_for,
-    load_image,
-    load_image_bytes,
+    load_photo,
+    load_photo_bytes,
     plan_decode_bytes,
 )
 from photoscore.preprocess import Preprocessing
@@ -28,14 +29,19 @@ from photoscore.scoring.normalize import Method, Normalizer, Scale
 from photoscore.scoring.onnx_model import OnnxNimaModel
 from photoscore.scoring.results import ModelScore, ScoreResult
 
+# Called on each decoded photo, on the decoding thread; what it returns travels as ``Decoded.inspection``.
+Inspect = Callable[[Photo], Any]
+
 
 @dataclass
 class Decoded:
-    """A photo after decoding: one input array per distinct preprocessing, or an error."""
+    """A photo after decoding: one input array per distinct preprocessing (and what ``inspect`` made of
+    it), or an error."""
 
     path: Path
     arrays: dict[Preprocessing, np.ndarray] | None = None
     error: str | None = None
+    inspection: Any = None
 
 
 class Scorer:
@@ -45,6 +51,10 @@ class Scorer:
     photos there are); each model sees fixed-size batches; results come back in input order.
     With several models, ``weights`` (equal by default) and ``ensemble`` (see
     :mod:`photoscore.scoring.ensemble`) combine them, and ``models`` keeps each model's scores.
+
+    ``inspect`` runs on every decoded photo (on the decoding threads, so photos are decoded once for the
+    models and for whatever else looks at them); ``min_side`` keeps reduced JPEG decodes at least that
+    many pixels on each side, for an ``inspect`` that needs more than the models.
     """
 
     def __init__(
@@ -55,6 +65,8 @@ class Scorer:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         weights: Sequence[float] | None = None,
         ensemble: EnsembleMode = "distribution",
+        inspect: Inspect | None = None,
+        min_side: int = 0,
     ):
         if not models:
             raise ValueError("Scorer needs at least one model")
@@ -71,14 +83,15 @@ class Scorer:
         self.workers = workers or os.cpu_count() or 1
         self.max_pixels = max_pixels
         self._preprocessings = list(dict.fromkeys(m.card.preprocessing for m in self.models))
-        biggest = max(max(p.decode_size) for p in self._preprocessings)
+        self.inspect = inspect
+        biggest = max(min_side, *(max(p.decode_size) for p in self._preprocessings))
         reduced = all(p.reduced_jpeg_decode for p in self._preprocessings)
         self._decode_size = (biggest, biggest) if reduced else None
 
     def score(self, paths: Iterable[str | Path]) -> Iterator[ScoreResult]:
         """Score photos lazily, yielding one result per path in input order."""
         batch: list[Decoded] = []
-        for decoded in self._decode_ahead(Path(p) for p in paths):
+        for decoded in self.decode(paths):
             batch.append(decoded)
             if len(batch) == self.batch_size:
                 yield from self.score_decoded(batch)
@@ -105,13 +118,14 @@ class Scorer:
         groups = group_labels(files, group_by)
         return list(rank_groups(self.score(files), groups, normalize, normalizer, scale))
 
-    def _decode_ahead(self, paths: Iterator[Path]) -> Iterator[Decoded]:
-        """Decode on the pool, keeping about two batches in flight ahead of the consumer."""
+    def decode(self, paths: Iterable[str | Path]) -> Iterator[Decoded]:
+        """Decode photos on the pool, in input order, keeping about two batches in flight ahead of the
+        consumer; :meth:`score_decoded` scores them."""
         window = 2 * self.batch_size + self.workers
         with ThreadPoolExecutor(self.workers, thread_name_prefix="photoscore-decode") as pool:
             pending: deque[Future[Decoded]] = deque()
             for path in paths:
-                pending.append(pool.submit(self._decode, path))
+                pending.append(pool.submit(self._decode, Path(path)))
                 if len(pending) >= window:
                     yield pending.popleft().result()
             while pending:
@@ -121,7 +135,7 @@ class Scorer:
         """Decode and preprocess a photo held in memory (an upload), as :meth:`score` does a file;
         ``name`` becomes its ``path`` and ``image_id``. Safe to call from several threads."""
         return self._prepare(
-            Path(name), lambda: load_image_bytes(data, name, self._decode_size, self.max_pixels)
+            Path(name), lambda: load_photo_bytes(data, name, self._decode_size, self.max_pixels)
         )
 
     def plan_bytes(self, data: bytes, name: str) -> DecodePlan | None:
@@ -134,17 +148,18 @@ class Scorer:
 
     def _decode(self, path: Path) -> Decoded:
         return self._prepare(
-            path, lambda: load_image(path, min_size=self._decode_size, max_pixels=self.max_pixels)
+            path, lambda: load_photo(path, min_size=self._decode_size, max_pixels=self.max_pixels)
         )
 
-    def _prepare(self, path: Path, load: Callable[[], Image.Image]) -> Decoded:
-        """One input array per distinct preprocessing of the photo ``load`` decodes, or its error."""
+    def _prepare(self, path: Path, load: Callable[[], Photo]) -> Decoded:
+        """One input array per distinct preprocessing of the photo ``load`` decodes (and its
+        inspection), or its error."""
         try:
-            image = load()
-            arrays = {p: p.to_array(image) for p in self._preprocessings}
+            photo = load()
+            arrays = {p: p.to_array(photo.image) for p in self._preprocessings}
         except ImageError as exc:
             return Decoded(path, error=exc.reason)
-        return Decoded(path, arrays=arrays)
+        return Decoded(path, arrays=arrays, inspection=self.inspect(photo) if self.inspect else None)
 
     def score_decoded(self, batch: Sequence[Decoded]) -> list[ScoreResult]:
         """Score decoded photos (see :meth:`decode_bytes`) in one run per model; results in their order."""
