@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,6 @@ class Scorer:
     photos there are); each model sees fixed-size batches; results come back in input order.
     With several models, ``weights`` (equal by default) and ``ensemble`` (see
     :mod:`photoscore.scoring.ensemble`) combine them, and ``models`` keeps each model's scores.
-
-    ``inspect`` runs on every decoded photo (on the decoding threads, so photos are decoded once for the
-    models and for whatever else looks at them); ``min_side`` keeps reduced JPEG decodes at least that
-    many pixels on each side, for an ``inspect`` that needs more than the models.
     """
 
     def __init__(
@@ -65,8 +62,6 @@ class Scorer:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         weights: Sequence[float] | None = None,
         ensemble: EnsembleMode = "distribution",
-        inspect: Inspect | None = None,
-        min_side: int = 0,
     ):
         if not models:
             raise ValueError("Scorer needs at least one model")
@@ -83,10 +78,8 @@ class Scorer:
         self.workers = workers or os.cpu_count() or 1
         self.max_pixels = max_pixels
         self._preprocessings = list(dict.fromkeys(m.card.preprocessing for m in self.models))
-        self.inspect = inspect
-        biggest = max(min_side, *(max(p.decode_size) for p in self._preprocessings))
-        reduced = all(p.reduced_jpeg_decode for p in self._preprocessings)
-        self._decode_size = (biggest, biggest) if reduced else None
+        self._biggest = max(max(p.decode_size) for p in self._preprocessings)
+        self._reduced = all(p.reduced_jpeg_decode for p in self._preprocessings)
 
     def score(self, paths: Iterable[str | Path]) -> Iterator[ScoreResult]:
         """Score photos lazily, yielding one result per path in input order."""
@@ -118,40 +111,51 @@ class Scorer:
         groups = group_labels(files, group_by)
         return list(rank_groups(self.score(files), groups, normalize, normalizer, scale))
 
-    def decode(self, paths: Iterable[str | Path]) -> Iterator[Decoded]:
+    def decode(
+        self, paths: Iterable[str | Path], inspect: Inspect | None = None, min_side: int = 0
+    ) -> Iterator[Decoded]:
         """Decode photos on the pool, in input order, keeping about two batches in flight ahead of the
-        consumer; :meth:`score_decoded` scores them."""
+        consumer; :meth:`score_decoded` scores them.
+
+        ``inspect`` runs on each decoded photo on the decoding threads (its result is
+        ``Decoded.inspection``), so a photo is decoded once for the models and for whatever else looks at
+        it; ``min_side`` keeps reduced JPEG decodes at least that many pixels a side, for an ``inspect``
+        that needs more than the models.
+        """
         window = 2 * self.batch_size + self.workers
+        size = self._decode_size(min_side)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="photoscore-decode") as pool:
             pending: deque[Future[Decoded]] = deque()
-            for path in paths:
-                pending.append(pool.submit(self._decode, Path(path)))
+            for path in map(Path, paths):
+                load = partial(load_photo, path, min_size=size, max_pixels=self.max_pixels)
+                pending.append(pool.submit(self._prepare, path, load, inspect))
                 if len(pending) >= window:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
 
-    def decode_bytes(self, data: bytes, name: str) -> Decoded:
-        """Decode and preprocess a photo held in memory (an upload), as :meth:`score` does a file;
+    def decode_bytes(
+        self, data: bytes, name: str, inspect: Inspect | None = None, min_side: int = 0
+    ) -> Decoded:
+        """Decode and preprocess a photo held in memory (an upload), as :meth:`decode` does a file;
         ``name`` becomes its ``path`` and ``image_id``. Safe to call from several threads."""
-        return self._prepare(
-            Path(name), lambda: load_photo_bytes(data, name, self._decode_size, self.max_pixels)
-        )
+        load = partial(load_photo_bytes, data, name, self._decode_size(min_side), self.max_pixels)
+        return self._prepare(Path(name), load, inspect)
 
-    def plan_bytes(self, data: bytes, name: str) -> DecodePlan | None:
+    def plan_bytes(self, data: bytes, name: str, min_side: int = 0) -> DecodePlan | None:
         """What :meth:`decode_bytes` will take for this photo, from its header alone (JPEGs at the
         reduced scale they will decode at); None when the header cannot be read."""
         try:
-            return plan_decode_bytes(data, name, self._decode_size)
+            return plan_decode_bytes(data, name, self._decode_size(min_side))
         except ImageError:
             return None
 
-    def _decode(self, path: Path) -> Decoded:
-        return self._prepare(
-            path, lambda: load_photo(path, min_size=self._decode_size, max_pixels=self.max_pixels)
-        )
+    def _decode_size(self, min_side: int) -> tuple[int, int] | None:
+        """The ``min_size`` of a reduced JPEG decode that covers every model (None: decode in full)."""
+        side = max(self._biggest, min_side)
+        return (side, side) if self._reduced else None
 
-    def _prepare(self, path: Path, load: Callable[[], Photo]) -> Decoded:
+    def _prepare(self, path: Path, load: Callable[[], Photo], inspect: Inspect | None) -> Decoded:
         """One input array per distinct preprocessing of the photo ``load`` decodes (and its
         inspection), or its error."""
         try:
@@ -159,7 +163,7 @@ class Scorer:
             arrays = {p: p.to_array(photo.image) for p in self._preprocessings}
         except ImageError as exc:
             return Decoded(path, error=exc.reason)
-        return Decoded(path, arrays=arrays, inspection=self.inspect(photo) if self.inspect else None)
+        return Decoded(path, arrays=arrays, inspection=inspect(photo) if inspect else None)
 
     def score_decoded(self, batch: Sequence[Decoded]) -> list[ScoreResult]:
         """Score decoded photos (see :meth:`decode_bytes`) in one run per model; results in their order."""

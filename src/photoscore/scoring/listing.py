@@ -20,7 +20,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 import numpy as np
 
@@ -148,9 +148,10 @@ def score_groups(
 ) -> Iterator[ScoreResult]:
     """Results in input order with ``group``, ``normalized_score`` and ``rank`` set (``groups`` gives
     one label per result); each result leaves as soon as its group is complete."""
-    buffer = _GroupBuffer(groups)
+    buffer: GroupBuffer[ScoreResult] = GroupBuffer(groups)
     pending: deque[ScoreResult] = deque()
     for result, group in zip(results, groups, strict=True):
+        result.group = group
         pending.append(result)
         members = buffer.add(result, group)
         if members is not None:
@@ -167,8 +168,9 @@ def rank_groups(
     scale: Scale = "0-1",
 ) -> Iterator[Ranking]:
     """Each group's :class:`Ranking`, as soon as the last photo of that group is scored."""
-    buffer = _GroupBuffer(groups)
+    buffer: GroupBuffer[ScoreResult] = GroupBuffer(groups)
     for result, group in zip(results, groups, strict=True):
+        result.group = group
         members = buffer.add(result, group)
         if members is not None:
             rank_in_place(members, normalize, normalizer, scale)
@@ -190,17 +192,19 @@ def _shown(result: ScoreResult) -> float:
     return round(result.mean_score_prediction, DECIMALS)  # type: ignore[arg-type]
 
 
-class _GroupBuffer:
-    """Collects results until the last photo of their group arrives."""
+Item = TypeVar("Item")
+
+
+class GroupBuffer(Generic[Item]):
+    """Collects a group's items (results, reviews) until the last photo of the group arrives."""
 
     def __init__(self, groups: Sequence[str | None]):
         self.remaining = Counter(groups)
-        self.members: defaultdict[str | None, list[ScoreResult]] = defaultdict(list)
+        self.members: defaultdict[str | None, list[Item]] = defaultdict(list)
 
-    def add(self, result: ScoreResult, group: str | None) -> list[ScoreResult] | None:
-        """Add a result; returns its group's members once the group is complete."""
-        result.group = group
-        self.members[group].append(result)
+    def add(self, item: Item, group: str | None) -> list[Item] | None:
+        """Add an item; returns its group's members, in input order, once the group is complete."""
+        self.members[group].append(item)
         self.remaining[group] -= 1
         return self.members.pop(group) if self.remaining[group] == 0 else None
 
