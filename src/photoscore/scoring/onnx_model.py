@@ -1,4 +1,4 @@
-"""One NIMA model file loaded with ONNX Runtime."""
+"""photoscore model files loaded with ONNX Runtime: NIMA scoring models, and the cards of any model."""
 
 from __future__ import annotations
 
@@ -29,20 +29,10 @@ class OnnxNimaModel:
 
     def __init__(self, path: str | Path, threads: int | None = None, providers: list[str] | None = None):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise ModelFileError(f"{self.path}: model file not found")
-        try:
-            self.session = ort.InferenceSession(
-                str(self.path),
-                sess_options=_session_options(threads),
-                providers=providers or _default_providers(),
-            )
-        except Exception as exc:  # onnxruntime raises several private exception types
-            raise ModelFileError(f"{self.path}: not a readable ONNX model ({exc})") from exc
-        self.card = _read_card(self.path, self.session)
-        names = [i.name for i in self.session.get_inputs()]
-        if self.card.input_name not in names:
-            raise ModelFileError(f"{self.path}: card names input {self.card.input_name!r}, model has {names}")
+        self.session, self.card = load_session(self.path, threads, providers)
+        if not self.card.is_scoring_model:
+            kind = self.card.kind.replace("_", " ")
+            raise ModelFileError(f"{self.path}: {self.card.name} is a {kind}, not a scoring model")
 
     @property
     def name(self) -> str:
@@ -54,9 +44,28 @@ class OnnxNimaModel:
         return np.asarray(probs, dtype=np.float64)
 
 
+def load_session(
+    path: Path, threads: int | None = None, providers: list[str] | None = None
+) -> tuple[ort.InferenceSession, ModelCard]:
+    """An inference session on any photoscore model file (scoring model or classifier) and its card."""
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found")
+    try:
+        session = ort.InferenceSession(
+            str(path), sess_options=_session_options(threads), providers=providers or _default_providers()
+        )
+    except Exception as exc:  # onnxruntime raises several private exception types
+        raise ModelFileError(f"{path}: not a readable ONNX model ({exc})") from exc
+    card = _read_card(path, session)
+    names = [i.name for i in session.get_inputs()]
+    if card.input_name not in names:
+        raise ModelFileError(f"{path}: card names input {card.input_name!r}, model has {names}")
+    return session, card
+
+
 def read_card(path: str | Path) -> ModelCard:
-    """The card of a model file, without keeping a session."""
-    return OnnxNimaModel(path, threads=1).card
+    """The card of any photoscore model file, without keeping a session."""
+    return load_session(Path(path), threads=1)[1]
 
 
 def _read_card(path: Path, session: ort.InferenceSession) -> ModelCard:

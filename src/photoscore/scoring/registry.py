@@ -11,6 +11,7 @@ from photoscore.scoring.onnx_model import ModelFileError
 
 USER_MODEL_DIR_ENV = "PHOTOSCORE_MODEL_DIR"
 DEFAULT_MODEL_NAME = "biq-livec-technical"
+ROOM_MODEL_NAME = "rooms-lite0"  # the listing review's room classifier, bundled; never a scoring model
 
 
 class NoDefaultModelError(ModelFileError):
@@ -71,16 +72,21 @@ def installed_models() -> dict[str, Path]:
 
 
 def resolve_model(spec: str | Path) -> Path:
-    """A model argument (file path or installed name) -> model file."""
+    """A scoring model argument (file path or installed name) -> model file; the room classifier is refused
+    by name here, and by its card wherever a file is loaded as a scoring model."""
     path = Path(spec).expanduser()
     if path.is_file():
         return path
     models = installed_models()
+    if str(spec) == ROOM_MODEL_NAME and models.get(ROOM_MODEL_NAME) == room_model():
+        raise ModelFileError(
+            f"{spec} is a room classifier, not a scoring model (`photoscore review` uses it for room types)"
+        )
     if str(spec) in models:
         return models[str(spec)]
     if path.suffix.lower() == ".onnx" or os.sep in str(spec):
         raise ModelFileError(f"{spec}: model file not found")
-    names = ", ".join(sorted(models)) or "none installed"
+    names = ", ".join(sorted(set(models) - {ROOM_MODEL_NAME})) or "none installed"
     raise ModelFileError(f"{spec}: no such model file or installed model name (installed: {names})")
 
 
@@ -93,6 +99,11 @@ def default_model() -> Path:
             "FILE.onnx (make one with `photoscore train`, or see `photoscore models list`)."
         )
     return path
+
+
+def room_model() -> Path:
+    """The bundled room classifier of the listing review (see recipes/room_model)."""
+    return bundled_model_dir() / f"{ROOM_MODEL_NAME}.onnx"
 
 
 def model_files(specs: list[str] | None) -> list[Path]:
