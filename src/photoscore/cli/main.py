@@ -15,9 +15,10 @@ from photoscore.cli.console import err, fail
 from photoscore.cli.data import data_app
 from photoscore.cli.evaluate import evaluate
 from photoscore.cli.keras import import_keras, models_pull
+from photoscore.cli.review import review
 from photoscore.cli.score import normalizer_fit, rank, score
 from photoscore.cli.serve import serve
-from photoscore.scoring.onnx_model import ModelFileError, OnnxNimaModel
+from photoscore.scoring.onnx_model import ModelFileError, read_card
 from photoscore.scoring.registry import KNOWN_MODELS, default_model, installed_models
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ normalizer_app = typer.Typer(
 app.add_typer(normalizer_app, name="normalizer")
 app.command()(score)
 app.command()(rank)
+app.command()(review)
 normalizer_app.command("fit")(normalizer_fit)
 
 
@@ -45,7 +47,7 @@ def models_list(
     cards = {}
     for name, path in installed_models().items():
         try:
-            cards[name] = {"path": str(path), "card": OnnxNimaModel(path, threads=1).card.model_dump()}
+            cards[name] = {"path": str(path), "card": read_card(path).model_dump()}
         except ModelFileError as exc:
             cards[name] = {"path": str(path), "error": str(exc)}
     known = [vars(k) for k in KNOWN_MODELS]
@@ -71,7 +73,14 @@ def models_list(
         metrics = ", ".join(
             f"{k} {v:.3f}" for k, v in card["metrics"].items() if k.endswith(("srcc", "plcc"))
         )
-        out.print(f"  [bold]{shown}[/bold]  {card['kind']}, {card['backbone']}, {size}", highlight=False)
+        kind = card["kind"].replace("_", " ")
+        out.print(f"  [bold]{shown}[/bold]  {kind}, {card['backbone']}, {size}", highlight=False)
+        if card["kind"] == "room_classifier":
+            out.print(
+                f"      {len(card['classes'])} ImageNet classes mapped to room types by `photoscore review`; "
+                "not a scoring model",
+                highlight=False,
+            )
         licence = f"\n      licence: {card['license']}" if card.get("license") else ""
         out.print(
             f"      metrics: {metrics or 'none'}{licence}\n      path: {entry['path']}",

@@ -43,6 +43,8 @@ class ContactSheet:
     ``flag_below`` marks scored photos whose mean score (1..10) is below it.
     """
 
+    style = _STYLE
+
     def __init__(
         self,
         path: str | Path,
@@ -61,7 +63,7 @@ class ContactSheet:
         self._stream = self.path.open("w", encoding="utf-8")
         self._stream.write(
             f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(self.title)}'
-            f"</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n<h1>{escape(self.title)}</h1>\n"
+            f"</title>\n<style>{self.style}</style>\n</head>\n<body>\n<h1>{escape(self.title)}</h1>\n"
             f'<p class="about">{escape(self.about)}</p>\n'
         )
         return self
@@ -102,7 +104,7 @@ def _figure(result: ScoreResult, cover: bool, flagged: bool) -> str:
     name = escape(Path(result.path).name)
     marks = [m for m, on in (("cover", cover), ("flagged", flagged), ("failed", not result.ok)) if on]
     if result.ok:
-        picture = _picture(result.path, name)
+        picture = picture_html(result.path, name)
         caption = (
             f'<span class="rank">#{result.rank}</span>{result.normalized_score:.2f} '
             f'<span class="scores">({result.mean_score_prediction:.2f} ± {result.std_score_prediction:.2f})</span>'
@@ -117,7 +119,8 @@ def _figure(result: ScoreResult, cover: bool, flagged: bool) -> str:
     )
 
 
-def _picture(path: str, alt: str) -> str:
+def picture_html(path: str, alt: str) -> str:
+    """An <img> of the photo as a data URI, or why it cannot be shown."""
     try:
         return f'<img src="{thumbnail_data_uri(path)}" alt="{alt}">'
     except ImageError as exc:  # the file changed or vanished since it was scored

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
+from photoscore.review.output import listing_record, photo_record
+from photoscore.review.presets import PresetError, get_preset, preset_names
+from photoscore.review.results import ListingReview
 from photoscore.scoring.listing import rank_groups
 from photoscore.scoring.normalize import Method, Scale
 from photoscore.scoring.output import result_record
@@ -17,6 +21,7 @@ from photoscore.server.service import ScoringService, TooManyPixels
 from photoscore.server.uploads import read_uploads
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
+Done = TypeVar("Done")
 
 
 def get_service(request: Request) -> ScoringService:
@@ -76,6 +81,36 @@ async def rank(
     return _respond(results, body)
 
 
+@router.post("/review")
+async def review(
+    service: Service,
+    photos: Photos = None,
+    preset: Annotated[str, Query(description=f"Platform rules: {', '.join(preset_names())}.")] = "none",
+    listing_id: Annotated[str | None, Query(max_length=200, description="Echoed as `listing`.")] = None,
+) -> JSONResponse:
+    """Review one listing's photos, as `photoscore review` does: `listing` (cover, order, the preset's
+    verdicts, missing rooms, duplicates) and `photos` in the order to show them (failed ones last), each
+    with its upload `index`, room, checks and reasons. Photos are named by their upload file names."""
+    try:
+        rules = get_preset(preset)
+    except PresetError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+    async def work() -> ListingReview:
+        return await service.review(await read_uploads(photos, service.settings), listing_id, rules)
+
+    listing = await _within_timeout(service, work())
+    names = {p.index: p.result.path for p in listing.photos}
+    body = {
+        "listing": {
+            **listing_record(listing, names),
+            "cover_index": listing.cover.index if listing.cover else None,
+        },
+        "photos": [{"index": p.index, **photo_record(p, service.model_names, names)} for p in listing.photos],
+    }
+    return _respond([p.result for p in listing.photos], body)
+
+
 @router.get("/models")
 async def models(service: Service) -> dict[str, Any]:
     """The models that score, with their weights in the ensemble and their model cards."""
@@ -92,10 +127,20 @@ async def models(service: Service) -> dict[str, Any]:
 async def _scored(service: ScoringService, photos: list[UploadFile] | None) -> list[ScoreResult]:
     """Read, decode and score the uploads within the request timeout (503 when it runs out; 413 for
     photos with more pixels in all than the request's budget)."""
+
+    async def work() -> list[ScoreResult]:
+        return await service.score(await read_uploads(photos, service.settings))
+
+    return await _within_timeout(service, work())
+
+
+async def _within_timeout(service: ScoringService, work: Awaitable[Done]) -> Done:
+    """``work`` within the request timeout (503 when it runs out; 413 for photos with more pixels in all
+    than the request's budget)."""
     timeout = service.settings.timeout_s
     try:
         async with asyncio.timeout(timeout):
-            return await service.score(await read_uploads(photos, service.settings))
+            return await work
     except TooManyPixels as exc:
         raise HTTPException(413, str(exc)) from None
     except TimeoutError:

@@ -7,7 +7,12 @@ import functools
 from dataclasses import dataclass
 
 from photoscore.images import DecodePlan
-from photoscore.scoring.engine import Decoded, Scorer
+from photoscore.review.photo import ANALYSIS_SIDE
+from photoscore.review.presets import Preset
+from photoscore.review.results import ListingReview
+from photoscore.review.reviewer import Reviewer
+from photoscore.review.rooms import RoomModel
+from photoscore.scoring.engine import Decoded, Inspect, Scorer
 from photoscore.scoring.onnx_model import OnnxNimaModel
 from photoscore.scoring.results import ScoreResult
 from photoscore.server.batcher import MicroBatcher
@@ -41,6 +46,7 @@ class ScoringService:
             self.scorer.score_decoded, settings.max_batch, settings.max_wait_ms / 1000
         )
         self.decoder = FairDecoder(self.scorer.workers, settings.decode_memory_bytes)
+        self.rooms = RoomModel(threads=settings.threads)
 
     @property
     def ready(self) -> bool:
@@ -59,16 +65,35 @@ class ScoringService:
         Raises TooManyPixels, before anything is decoded, when the photos' headers add up to more
         pixels than ``max_request_pixels``.
         """
-        plans = await asyncio.to_thread(lambda: [self.scorer.plan_bytes(u.data, u.name) for u in uploads])
+        return await self.batcher.submit(await self._decode(uploads))
+
+    async def review(self, uploads: list[Upload], listing_id: str | None, preset: Preset) -> ListingReview:
+        """One listing's review of the uploads (indices are upload positions); raises as :meth:`score`."""
+        reviewer = Reviewer(self.scorer, preset, self.rooms)
+        decoded = await self._decode(uploads, reviewer.inspect, ANALYSIS_SIDE)
+        results = await self.batcher.submit(decoded)
+        reviews = await asyncio.to_thread(reviewer.complete, decoded, results)
+        return await asyncio.to_thread(reviewer.decide, listing_id, reviews)
+
+    async def _decode(
+        self, uploads: list[Upload], inspect: Inspect | None = None, min_side: int = 0
+    ) -> list[Decoded]:
+        """The uploads decoded fairly beside other requests' (with ``inspect`` on each), after the pixel
+        budget is checked from their headers."""
+        plans = await asyncio.to_thread(
+            lambda: [self.scorer.plan_bytes(u.data, u.name, min_side) for u in uploads]
+        )
         # Photos over max_pixels, or whose header cannot be read, fail at their header and cost nothing.
         decodable = [p if p is not None and p.pixels <= self.settings.max_pixels else None for p in plans]
         self._check_budget([p for p in decodable if p is not None])
         jobs = [
-            (functools.partial(self.scorer.decode_bytes, u.data, u.name), 0 if plan is None else plan.memory)
+            (
+                functools.partial(self.scorer.decode_bytes, u.data, u.name, inspect, min_side),
+                0 if plan is None else plan.memory,
+            )
             for u, plan in zip(uploads, decodable, strict=True)
         ]
-        decoded = await self.decoder.run(jobs)
-        return await self.batcher.submit(decoded)
+        return await self.decoder.run(jobs)
 
     def _check_budget(self, plans: list[DecodePlan]) -> None:
         total, limit = sum(p.pixels for p in plans), self.settings.max_request_pixels
