@@ -18,6 +18,10 @@ How it stays exactly-once:
   (:mod:`photoscore.batch.ranking`) writes each again with ranks into ``OUT/``. The job file is then
   marked complete, and only after that ``_scored/`` is deleted. A kill during the ranking pass is
   followed by the whole (cheap) pass again.
+- With ``review`` (``batch --review``) each actor reviews its shard (:mod:`photoscore.batch.reviewing`)
+  into ``OUT/_scored/``, and the listing pass (:mod:`photoscore.batch.decisions`) decides every listing
+  into ``OUT/_listings/`` and rewrites the parts into ``OUT/``, under the same rules; the review and
+  its preset are settings of the job.
 
 Readers of ``OUT`` (pyarrow, pandas, Spark, Ray) skip names starting with ``_`` or ``.``, so they see
 the parts only.
@@ -37,9 +41,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from photoscore.batch.decisions import decide_listings
 from photoscore.batch.inputs import INPUT_ROW, Photos, read_input
 from photoscore.batch.photos import DEFAULT_FETCH_THREADS, DEFAULT_THREADS, ModelBlob, PhotoScorer
 from photoscore.batch.ranking import rank_listings
+from photoscore.batch.reviewing import PhotoReviewer, review_band
 from photoscore.batch.storage import Folder, part_name
 from photoscore.scoring.ensemble import EnsembleMode
 from photoscore.scoring.normalize import Method, Normalizer, Scale
@@ -73,6 +79,8 @@ class JobOptions:
     fetch_threads: int = DEFAULT_FETCH_THREADS
     timeout: float = 30.0
     attempts: int = 3
+    review: bool = False
+    preset: str = "none"
 
 
 @dataclass
@@ -107,6 +115,7 @@ class BatchJob:
     blobs: list[ModelBlob]
     options: JobOptions
     state: dict[str, Any]
+    band: float = 0.0
 
     @classmethod
     def prepare(cls, source: str, out: str, models: Sequence[str | Path], options: JobOptions) -> BatchJob:
@@ -114,21 +123,25 @@ class BatchJob:
         photos = read_input(source, options.path_column, options.listing_column, options.recursive)
         blobs = [ModelBlob.read(m) for m in models]
         folder = Folder(out)
-        return cls(photos, folder, blobs, options, _claim(folder, _settings(photos, blobs, options)))
+        state = _claim(folder, _settings(photos, blobs, options))
+        return cls(photos, folder, blobs, options, state, review_band(models) if options.review else 0.0)
 
     def run(self) -> JobReport:
         """Score the shards not written yet, rank by listing, and report."""
         photos, folder, options = self.photos, self.folder, self.options
         listing = options.listing_column
+        staged = listing or options.review
         started = time.monotonic()
         total = math.ceil(len(photos) / options.shard_size)
-        done = folder.parts(SCORED if listing else "")
+        done = folder.parts(SCORED if staged else "")
         resumed = sum(_shard_rows(k, len(photos), options.shard_size) for k in done if k < total)
         if not self.state["complete"]:
             pending = [k for k in range(total) if k not in done]
             if pending:
                 _score_shards(photos, pending, folder, self.blobs, options)
-            if listing:
+            if options.review:
+                decide_listings(folder, SCORED, len(photos), listing, options.preset, self.band)
+            elif listing:
                 rank_listings(
                     folder, SCORED, len(photos), listing, options.normalize, options.normalizer, options.scale
                 )
@@ -171,6 +184,7 @@ def _settings(photos: Photos, blobs: Sequence[ModelBlob], options: JobOptions) -
         "normalize": options.normalize if options.listing_column else None,
         "normalizer": None if normalizer is None else asdict(normalizer),
         "scale": options.scale,
+        "review": options.preset if options.review else None,
     }
 
 
@@ -208,8 +222,19 @@ class ShardWriter:
     """Ray Data callable class: scores whole shards and writes each as one part file; returns one row
     per shard (``shard``, ``photos``, ``failed``)."""
 
-    def __init__(self, out: str, subfolder: str, photos: int, shard_size: int, **scorer_options: Any):
-        self.scorer = PhotoScorer(**scorer_options)
+    def __init__(
+        self,
+        out: str,
+        subfolder: str,
+        photos: int,
+        shard_size: int,
+        preset: str | None = None,
+        **scorer_options: Any,
+    ):
+        review = preset is not None
+        self.scorer = (
+            PhotoReviewer(preset=preset, **scorer_options) if review else PhotoScorer(**scorer_options)
+        )
         self.folder = Folder(out)
         self.subfolder = subfolder
         self.photos = photos
@@ -255,7 +280,8 @@ def _score_shards(
         ShardWriter,
         fn_constructor_kwargs={
             "out": folder.location,
-            "subfolder": SCORED if options.listing_column else "",
+            "subfolder": SCORED if options.listing_column or options.review else "",
+            "preset": options.preset if options.review else None,
             "photos": len(photos),
             "shard_size": size,
             "models": ray.put(list(blobs)),
@@ -267,7 +293,7 @@ def _score_shards(
             "fetch_threads": options.fetch_threads,
             "timeout": options.timeout,
             "attempts": options.attempts,
-            "normalizer": None if options.listing_column else options.normalizer,
+            "normalizer": None if options.listing_column or options.review else options.normalizer,
             "scale": options.scale,
         },
         batch_size=None,

@@ -21,6 +21,7 @@ from photoscore.cli.score import (
     ScaleOption,
     WeightsOption,
 )
+from photoscore.review.presets import preset_names
 from photoscore.scoring.ensemble import model_weights
 from photoscore.scoring.normalize import Method, Normalizer
 from photoscore.scoring.onnx_model import OnnxNimaModel
@@ -69,6 +70,16 @@ def batch(
     fetch_threads: Annotated[int, typer.Option(min=1, help="Download threads per actor for URIs.")] = 16,
     timeout: Annotated[float, typer.Option(min=0.001, help="Seconds allowed per download attempt.")] = 30.0,
     attempts: Annotated[int, typer.Option(min=1, help="Download attempts per photo.")] = 3,
+    review: Annotated[
+        bool,
+        typer.Option(
+            help="Review each photo (room, checks, hashes, embedding) and decide each listing "
+            "(--listing-column, else the photo's folder) into OUT/_listings/."
+        ),
+    ] = False,
+    preset: Annotated[
+        str, typer.Option(help=f"Platform rules for --review: {', '.join(preset_names())}.")
+    ] = "none",
 ) -> None:
     """Score many photos on a Ray cluster into a Parquet dataset; a rerun resumes a killed job.
 
@@ -78,6 +89,12 @@ def batch(
     from photoscore.batch.inputs import InputError
     from photoscore.batch.job import BatchJob, JobError, JobOptions
 
+    if review and (normalize is not None or normalizer is not None or scale is not None):
+        raise fail(
+            "--review ranks within listings by the review's rules: no --normalize, --normalizer, --scale"
+        )
+    if preset not in preset_names():
+        raise fail(f"--preset {preset}: one of {', '.join(preset_names())}")
     if listing_column is None and (normalize is not None or (scale is not None and normalizer is None)):
         raise fail("--normalize and --scale rank within listings: give --listing-column (or --normalizer)")
     models, weights = _models(model, model_weights)
@@ -99,6 +116,8 @@ def batch(
         fetch_threads=fetch_threads,
         timeout=timeout,
         attempts=attempts,
+        review=review,
+        preset=preset,
     )
     try:
         job = BatchJob.prepare(source, out, files, options)

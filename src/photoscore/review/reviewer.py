@@ -147,24 +147,32 @@ class Reviewer:
 
     def decide(self, listing: str | None, photos: Sequence[PhotoReview]) -> ListingReview:
         """One listing's decision from its photos' reviews (normalised scores and ranks set too)."""
-        rank_in_place([p.result for p in photos])
-        candidates = [
-            DuplicateCandidate(
-                index=p.index,
-                digest=p.digest,
-                phash=int(p.phash, 16),
-                embedding=p.embedding,
-                pixels=p.size[0] * p.size[1],
-                score=p.score,
-            )
-            for p in photos
-            if p.ok and p.embedding is not None and p.digest and p.phash and p.size
-        ]
-        return decide(listing, photos, self.preset, find_duplicates(candidates), self.tie_band)
+        return decide_listing(listing, photos, self.preset, self.tie_band)
 
     def _sharpness(self, inspection: Inspection, result: ScoreResult) -> CheckResult:
         score = result.models[self.technical_model].mean if self.technical_model and result.ok else None
         return checks.check_sharpness(inspection.focus, score)
+
+
+def decide_listing(
+    listing: str | None, photos: Sequence[PhotoReview], preset: Preset, band: float
+) -> ListingReview:
+    """One listing's decision from its photos' reviews, as :meth:`Reviewer.decide` makes it (also from
+    reviews read back from storage): ranks, in-listing duplicates, cover, order, ties, verdicts."""
+    rank_in_place([p.result for p in photos])
+    candidates = [
+        DuplicateCandidate(
+            index=p.index,
+            digest=p.digest,
+            phash=int(p.phash, 16),
+            embedding=p.embedding,
+            pixels=p.size[0] * p.size[1],
+            score=p.score,
+        )
+        for p in photos
+        if p.ok and p.embedding is not None and p.digest and p.phash and p.size
+    ]
+    return decide(listing, photos, preset, find_duplicates(candidates), band)
 
 
 def run_checks(view: PhotoView, preset: Preset) -> list[CheckResult]:
