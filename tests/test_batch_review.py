@@ -5,10 +5,14 @@ copies across listings are found and distinct photos are not paired."""
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image, ImageEnhance
 
 from conftest import REPO
 
@@ -16,8 +20,9 @@ pytest.importorskip("ray")
 pytest.importorskip("moto.server")
 
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import test_batch
-from test_batch import photoscore, read_output
+from test_batch import paced_job, photoscore, read_output
 
 from photoscore.review.presets import get_preset
 from photoscore.review.reviewer import Reviewer
@@ -88,3 +93,106 @@ def test_review_job_decides_each_listing_as_review_does(cluster, tmp_path: Path)
 
     rerun = photoscore("batch", tmp_path / "in", "-r", "--out", out, "--shard-size", "2", env=cluster.env)
     assert rerun.returncode != 0 and "other review" in rerun.stderr
+
+
+def plant(livec: Path, folder: Path) -> set[frozenset[str]]:
+    """Six listings of distinct real photos (LIVE and examples), four of them holding a copy of a photo
+    of another listing (re-encoded, half size, cropped 6% a side, brightened), and one listing holding a
+    copy of its own photo; returns the cross-listing pairs (file paths)."""
+    originals = sorted((livec / "images").glob("*.*"))[:12] + [
+        REPO / "examples" / f"{n}.jpg" for n in ("chelsea", "rocket", "astronaut")
+    ]
+    listings = {}
+    for index, source in enumerate(originals):
+        listing = folder / f"L{index % 6}"
+        listing.mkdir(parents=True, exist_ok=True)
+        target = listing / f"{source.stem}.jpg"
+        Image.open(source).convert("RGB").save(target, quality=95)
+        listings[target] = listing
+
+    def crop(image: Image.Image) -> Image.Image:
+        w, h = image.size
+        return image.crop((int(0.06 * w), int(0.06 * h), int(0.94 * w), int(0.94 * h)))
+
+    edits = {
+        "reencoded": lambda im: im,
+        "half": lambda im: im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS),
+        "cropped": crop,
+        "brighter": lambda im: ImageEnhance.Brightness(im).enhance(1.3),
+    }
+    photos = list(listings)
+    planted = set()
+    for k, (name, edit) in enumerate(edits.items()):
+        original = photos[k * 3]
+        other = folder / f"L{(int(original.parent.name[1:]) + 1 + k) % 6}"
+        copy = other / f"{name}-{original.stem}.jpg"
+        edit(Image.open(original)).save(copy, quality=70)
+        planted.add(frozenset({str(original), str(copy)}))
+    same = photos[1]
+    Image.open(same).save(same.parent / f"again-{same.stem}.jpg", quality=80)  # a copy in its own listing
+    return planted
+
+
+def pairs_of(out: Path) -> dict[frozenset[str], tuple[int, float]]:
+    rows = pads.dataset(out / "_duplicates", format="parquet").to_table().to_pylist()
+    return {frozenset({r["photo"], r["other_photo"]}): (r["hash_distance"], r["similarity"]) for r in rows}
+
+
+def test_catalogue_duplicates_found_across_listings_and_again_from_storage(cluster, livec_dir, tmp_path):
+    planted = plant(livec_dir, tmp_path / "in")
+    out = tmp_path / "out"
+    run = photoscore("batch", tmp_path / "in", "-r", "--out", out, "--review", "--duplicates", "--shard-size", "6",
+                     env=cluster.env)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "Found 4 pairs of photos reused across listings" in run.stderr
+    found = pairs_of(out)
+    assert set(found) == planted  # every copy found; no two distinct photos, no pair inside a listing
+    rows = pads.dataset(out / "_duplicates", format="parquet").to_table().to_pylist()
+    assert all(r["listing"] != r["other_listing"] and r["photo_row"] < r["other_row"] for r in rows)
+    counts = pads.dataset(out / "_duplicate_counts", format="parquet").to_table().to_pylist()
+    assert sorted(c["pairs"] for c in counts) == sorted(
+        [
+            sum(r["listing"] == c["listing"] or r["other_listing"] == c["listing"] for r in rows)
+            for c in counts
+        ]
+    )
+    assert sum(c["pairs"] for c in counts) == 8
+    again_own = [r for r in read_output(str(out)) if Path(r["path"]).name.startswith("again-")]
+    assert len(again_own) == 1 and again_own[0]["duplicate_of"] is not None  # the in-listing review's
+
+    rerun = photoscore("batch", "--duplicates-only", "--out", out, env=cluster.env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert pairs_of(out) == found
+
+
+def test_a_killed_review_resumes_exactly_once(cluster, photo_server, tmp_path: Path):
+    """SIGKILL the driver of `batch --review` once some shards are reviewed; the rerun reviews the rest."""
+    rows, command, out = paced_job(tmp_path, photo_server)
+    command += ["--review"]
+    driver = subprocess.Popen(command, env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 150
+    while not list((out / "_scored").glob("part-*.parquet")):
+        assert driver.poll() is None and time.monotonic() < deadline, driver.stderr.read().decode()
+        time.sleep(0.05)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    driver.stderr.close()
+    before: dict[str, int] = {}
+    while True:  # until the killed job's actor is gone and nothing more appears
+        time.sleep(1.5)
+        now = {p.name: p.stat().st_mtime_ns for p in (out / "_scored").glob("part-*.parquet")}
+        if now == before:
+            break
+        before = now
+    assert 1 <= len(before) < 8
+    done = sum(pq.read_metadata(out / "_scored" / name).num_rows for name in before)
+
+    rerun = photoscore(*command[3:], env=cluster.env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"This run: {len(rows) - done} photos" in rerun.stderr and f"{done} already done" in rerun.stderr
+    result = read_output(str(out))
+    assert [r["input_row"] for r in result] == list(range(len(rows)))
+    assert [r["path"] for r in result] == rows
+    assert all(r["error"] is None and len(r["phash"]) == 16 and len(r["embedding"]) == 1280 for r in result)
+    assert not (out / "_scored").exists()
+    assert sum(r["photos"] for r in listings_of(out).values()) == len(rows)

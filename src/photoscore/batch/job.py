@@ -45,6 +45,7 @@ from photoscore.batch.decisions import decide_listings
 from photoscore.batch.inputs import INPUT_ROW, Photos, read_input
 from photoscore.batch.photos import DEFAULT_FETCH_THREADS, DEFAULT_THREADS, ModelBlob, PhotoScorer
 from photoscore.batch.ranking import rank_listings
+from photoscore.batch.reuse import write_duplicates
 from photoscore.batch.reviewing import PhotoReviewer, review_band
 from photoscore.batch.storage import Folder, part_name
 from photoscore.scoring.ensemble import EnsembleMode
@@ -81,6 +82,7 @@ class JobOptions:
     attempts: int = 3
     review: bool = False
     preset: str = "none"
+    duplicates: bool = False
 
 
 @dataclass
@@ -150,6 +152,8 @@ class BatchJob:
         else:
             resumed = len(photos)
         folder.delete_folder(SCORED)
+        if options.duplicates:
+            search_duplicates(folder, self.state)
         seconds = time.monotonic() - started
         dataset = pads.dataset(folder.base, filesystem=folder.fs, format="parquet")
         outcome = dataset.to_table(columns=["path", "error"])
@@ -163,6 +167,28 @@ class BatchJob:
             seconds=seconds,
             failures=list(zip(*(failed.column(c).to_pylist()[:20] for c in ("path", "error")), strict=True)),
         )
+
+
+def duplicates_only(out: str) -> int:
+    """Search the stored hashes and embeddings of a complete ``batch --review`` job in ``out`` for photos
+    reused across listings (nothing decoded again); the pairs found. Needs a connected Ray."""
+    folder = Folder(out)
+    state = folder.read_json(JOB_FILE)
+    if state is None or state.get("format") != JOB_FORMAT:
+        raise JobError(f"{folder.location} holds no photoscore batch job")
+    if not state["settings"].get("review") or not state["complete"]:
+        raise JobError(f"{folder.location}: --duplicates-only needs a complete job run with --review")
+    return search_duplicates(folder, state)
+
+
+def search_duplicates(folder: Folder, state: dict[str, Any]) -> int:
+    """The catalogue duplicate step (:mod:`photoscore.batch.reuse`), recorded in the job file."""
+    state["duplicates"] = None
+    folder.write_json(state, JOB_FILE)
+    found = write_duplicates(folder)
+    state["duplicates"] = {"pairs": found}
+    folder.write_json(state, JOB_FILE)
+    return found
 
 
 def _shard_rows(shard: int, photos: int, shard_size: int) -> int:

@@ -34,11 +34,12 @@ LOCAL_OBJECT_STORE_BYTES = 512 * 1024**2
 
 def batch(
     source: Annotated[
-        str, typer.Argument(metavar="INPUT", help="A folder of photos, or a manifest (.csv or .parquet).")
-    ],
+        str | None,
+        typer.Argument(metavar="INPUT", help="A folder of photos, or a manifest (.csv or .parquet)."),
+    ] = None,
     out: Annotated[
         str, typer.Option("--out", "-o", help="Output folder of the Parquet dataset (local, s3://, gs://).")
-    ],
+    ] = ...,  # required
     model: ModelOption = None,
     model_weights: WeightsOption = None,
     ensemble: EnsembleOption = "distribution",
@@ -80,6 +81,19 @@ def batch(
     preset: Annotated[
         str, typer.Option(help=f"Platform rules for --review: {', '.join(preset_names())}.")
     ] = "none",
+    duplicates: Annotated[
+        bool,
+        typer.Option(
+            help="With --review: find photos reused across listings into OUT/_duplicates/ (pairs) and "
+            "OUT/_duplicate_counts/ (per listing)."
+        ),
+    ] = False,
+    duplicates_only: Annotated[
+        bool,
+        typer.Option(
+            help="Only the duplicate search, from the hashes and embeddings stored in OUT (no INPUT)."
+        ),
+    ] = False,
 ) -> None:
     """Score many photos on a Ray cluster into a Parquet dataset; a rerun resumes a killed job.
 
@@ -88,6 +102,14 @@ def batch(
     """
     from photoscore.batch.inputs import InputError
     from photoscore.batch.job import BatchJob, JobError, JobOptions
+
+    if duplicates_only:
+        _duplicates_only(out, address)
+        return
+    if source is None:
+        raise fail("give INPUT (a folder or a manifest), or --duplicates-only")
+    if duplicates and not review:
+        raise fail("--duplicates compares the hashes and embeddings of a review: add --review")
 
     if review and (normalize is not None or normalizer is not None or scale is not None):
         raise fail(
@@ -118,6 +140,7 @@ def batch(
         attempts=attempts,
         review=review,
         preset=preset,
+        duplicates=duplicates,
     )
     try:
         job = BatchJob.prepare(source, out, files, options)
@@ -144,8 +167,32 @@ def batch(
         highlight=False,
     )
     err.print(f"Results written to {out}", highlight=False)
+    if duplicates:
+        _print_pairs(job.state["duplicates"]["pairs"], out)
     if report.scored == 0:
         raise typer.Exit(1)
+
+
+def _duplicates_only(out: str, address: str | None) -> None:
+    """``--duplicates-only``: the search over the stored columns of the job in ``out``."""
+    from photoscore.batch.job import JobError, duplicates_only
+
+    started = time.monotonic()
+    _connect(address)
+    try:
+        found = duplicates_only(out)
+    except JobError as exc:
+        raise fail(str(exc)) from exc
+    _print_pairs(found, out)
+    err.print(f"Duplicate search: {time.monotonic() - started:.1f} s.", highlight=False)
+
+
+def _print_pairs(found: int, out: str) -> None:
+    err.print(
+        f"Found {found} pairs of photos reused across listings: {out}/_duplicates/ "
+        f"(counts per listing in {out}/_duplicate_counts/).",
+        highlight=False,
+    )
 
 
 def _models(specs: list[str] | None, weights: str | None) -> tuple[list[OnnxNimaModel], list[float] | None]:
