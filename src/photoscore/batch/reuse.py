@@ -22,9 +22,10 @@ def write_duplicates(folder: Folder, buckets: Buckets | None = None, partitions:
     import pyarrow as pa
     import ray.data
 
-    paths = [path for _, path in sorted(folder.parts().items())]
     columns = [INPUT_ROW, "path", "group", "phash", "embedding"]
-    dataset = ray.data.read_parquet(paths, filesystem=folder.fs, columns=columns)
+    # The folder, not a list of its parts: Ray reads the parts and skips names starting with "_" (a list
+    # of files makes Ray 2.60 import fsspec's HTTP filesystem, which needs aiohttp).
+    dataset = ray.data.read_parquet(folder.path(), filesystem=folder.fs, columns=columns)
     pairs = catalogue_duplicates(dataset, buckets=buckets or Buckets(), partitions=partitions).materialize()
     counts = duplicate_counts(pairs).materialize()
     folder.delete_folder(DUPLICATES)
