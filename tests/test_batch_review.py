@@ -4,9 +4,11 @@ copies across listings are found and distinct photos are not paired."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -160,7 +162,16 @@ def test_catalogue_duplicates_found_across_listings_and_again_from_storage(clust
     again_own = [r for r in read_output(str(out)) if Path(r["path"]).name.startswith("again-")]
     assert len(again_own) == 1 and again_own[0]["duplicate_of"] is not None  # the in-listing review's
 
-    rerun = photoscore("batch", "--duplicates-only", "--out", out, env=cluster.env)
+    command = [sys.executable, "-m", "photoscore", "batch", "--duplicates-only", "--out", str(out)]
+    killed = subprocess.Popen(command, env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while json.loads((out / "_photoscore_batch.json").read_text())["duplicates"] is not None:
+        assert killed.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1)  # the search under way
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    rerun = photoscore(*command[3:], env=cluster.env)
     assert rerun.returncode == 0, rerun.stderr
     assert pairs_of(out) == found
 
