@@ -8,6 +8,10 @@ folder) or ``--network host`` with ``serve --host 127.0.0.1 --port PORT`` instea
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("httpx")
+
 import fnmatch
 import json
 import os
@@ -26,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pytest
 
 from photoscore.scoring.registry import DEFAULT_MODEL_NAME
 
