@@ -199,6 +199,13 @@ def test_build_context_holds_what_the_images_copy_and_nothing_else() -> None:
         assert (REPO / path).is_file() and not excluded(path, patterns), path
 
 
+def test_the_wheel_stage_copies_every_file_the_build_reads() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    copied = {source for copy in stage("wheel").all("COPY") for source in copy.split()[:-1]}
+    for path in [project["readme"], *project["license-files"], "pyproject.toml", "src"]:
+        assert path in copied, f"the wheel stage does not COPY {path}"
+
+
 # --- A built image, in real containers ---------------------------------------------------------------
 
 
