@@ -6,10 +6,11 @@ import socket
 import time
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 pytest.importorskip("pyarrow")
+
+import pyarrow as pa
 
 from photoscore.batch.fetch import Fetcher, FetchError, is_remote
 from photoscore.batch.photos import ModelBlob, PhotoScorer

@@ -8,6 +8,10 @@ folder) or ``--network host`` with ``serve --host 127.0.0.1 --port PORT`` instea
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("httpx")
+
 import fnmatch
 import json
 import os
@@ -26,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pytest
 
 from photoscore.scoring.registry import DEFAULT_MODEL_NAME
 
@@ -194,6 +197,13 @@ def test_build_context_holds_what_the_images_copy_and_nothing_else() -> None:
         "src/photoscore/server/static/index.html",
     ]:
         assert (REPO / path).is_file() and not excluded(path, patterns), path
+
+
+def test_the_wheel_stage_copies_every_file_the_build_reads() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    copied = {source for copy in stage("wheel").all("COPY") for source in copy.split()[:-1]}
+    for path in [project["readme"], *project["license-files"], "pyproject.toml", "src"]:
+        assert path in copied, f"the wheel stage does not COPY {path}"
 
 
 # --- A built image, in real containers ---------------------------------------------------------------

@@ -4,13 +4,17 @@ ordinary ones are still scored."""
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
 import asyncio
 import socket
 import time
 from pathlib import Path
 
 import httpx
-import pytest
 from hostile_images import deep_grey_png, rgb_png
 from PIL import Image
 from server_helpers import running_server, uploads

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("playwright")
+
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import expect, sync_playwright
 from server_helpers import REPO, running_server
 

@@ -437,7 +437,7 @@ def normalizer_fit(
     recursive: RecursiveOption = False,
     model_weights: WeightsOption = None,
     ensemble: EnsembleOption = "distribution",
-    method: Annotated[Method, typer.Option(help="How scores are spread (see README).")] = "percentile",
+    method: Annotated[Method, typer.Option(help="How scores are spread (see docs/rank.md).")] = "percentile",
     batch_size: BatchSizeOption = 32,
     workers: WorkersOption = None,
     max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,

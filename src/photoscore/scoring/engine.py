@@ -28,6 +28,7 @@ from photoscore.scoring.ensemble import EnsembleMode, check_mode, combine, model
 from photoscore.scoring.listing import GroupBy, Ranking, group_labels, rank_groups
 from photoscore.scoring.normalize import Method, Normalizer, Scale
 from photoscore.scoring.onnx_model import OnnxNimaModel
+from photoscore.scoring.registry import default_model
 from photoscore.scoring.results import ModelScore, ScoreResult
 
 # Called on each decoded photo, on the decoding thread; what it returns travels as ``Decoded.inspection``.
@@ -46,7 +47,8 @@ class Decoded:
 
 
 class Scorer:
-    """Scores photos with one or more NIMA ``model.onnx`` files.
+    """Scores photos with one or more NIMA ``model.onnx`` files (default: the bundled default model,
+    :func:`~photoscore.scoring.registry.default_model`).
 
     Decoding runs on a thread pool ahead of inference (bounded, so memory stays flat however many
     photos there are); each model sees fixed-size batches; results come back in input order.
@@ -56,13 +58,15 @@ class Scorer:
 
     def __init__(
         self,
-        models: Sequence[str | Path | OnnxNimaModel],
+        models: Sequence[str | Path | OnnxNimaModel] | None = None,
         batch_size: int = 32,
         workers: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         weights: Sequence[float] | None = None,
         ensemble: EnsembleMode = "distribution",
     ):
+        if models is None:
+            models = [default_model()]
         if not models:
             raise ValueError("Scorer needs at least one model")
         if batch_size < 1:
