@@ -7,11 +7,14 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from hostile_images import rgb_png
 from PIL import Image
 
 # Root reads any folder whatever its mode; without these capabilities it obeys the mode like any user.
@@ -129,3 +132,45 @@ def test_max_pixels_refuses_a_large_photo_and_scores_the_rest(photo_dir, colour_
     rows = {Path(r["path"]).name: r for r in json.loads(run.stdout)}
     assert rows["small.png"]["error"] is None and rows["small.png"]["mean_score_prediction"] is not None
     assert "400x300 = 120,000, more than photoscore's limit of 10,000" in rows["large.png"]["error"]
+
+
+def test_a_fifo_named_as_a_photo_gets_its_row_instead_of_hanging(photo_dir, colour_model, tmp_path):
+    """Reading a FIFO waits for a writer forever; `score` and `rank --manifest` refuse it from its kind."""
+    photos = copy_photos(photo_dir, tmp_path / "listing")
+    fifo = tmp_path / "listing" / "pipe.jpg"
+    os.mkfifo(fifo)
+    run = photoscore("score", photos[0], fifo, photos[1], "-m", colour_model(), "--json")
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(run.stdout)
+    assert [r["error"] for r in rows] == [None, "not a regular file (a named pipe (FIFO)); refused", None]
+    manifest = tmp_path / "listings.csv"
+    manifest.write_text("listing_id,path\nA,listing/coffee.jpg\nA,listing/pipe.jpg\n")
+    ranked = photoscore("rank", "--manifest", manifest, "-m", colour_model())
+    assert ranked.returncode == 0, ranked.stderr
+    assert "pipe.jpg: not a regular file (a named pipe (FIFO)); refused" in ranked.stdout
+
+
+def test_the_first_ctrl_c_stops_the_decoding_threads(colour_model, tmp_path):
+    """Interrupted while photos decode ahead, `score` ends at once: photos queued for decoding are
+    dropped and the one decoding stops, instead of all of them being decoded first."""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    for index in range(40):
+        (folder / f"{index:02}.png").write_bytes(rgb_png(4000, 3000))
+    args = ["score", folder, "-m", colour_model(), "--workers", "1", "--batch-size", "8"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "photoscore", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    process.stdout.readline()  # the first batch is scored: the next 17 photos are decoding or queued
+    process.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    try:
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    assert time.monotonic() - start < 1.5
+    assert process.returncode != 0

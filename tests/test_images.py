@@ -9,6 +9,7 @@ import pickle
 import struct
 import subprocess
 import sys
+import threading
 import time
 import warnings
 import zlib
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from hostile_images import deep_grey_png
+from hostile_images import deep_grey_png, scan_bomb_jpeg
 from PIL import Image
 from skimage import data
 
@@ -478,7 +479,7 @@ def test_permission_error_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     def denied(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(images, "open", denied, raising=False)
+    monkeypatch.setattr(images, "open_regular_file", denied)
     assert _error(tmp_path / "locked.jpg") == "permission denied"
 
 
@@ -622,3 +623,73 @@ def test_image_error_survives_pickling() -> None:
         "empty file (0 bytes)",
         "a/b.jpg: empty file (0 bytes)",
     )
+
+
+# --- inputs that would take minutes or hang ----------------------------------------------------------
+
+
+def test_a_progressive_jpeg_scan_bomb_is_refused_from_its_markers(tmp_path: Path) -> None:
+    """A 2000x2000 JPEG repeating one AC scan 3,000 times (90 KB) takes seconds to decode (minutes at
+    8000x8000 with 10,000 copies); it is refused from the marker count, without decoding."""
+    bomb = tmp_path / "bomb.jpg"
+    bomb.write_bytes(scan_bomb_jpeg(2000, 2000, 3000))
+    start = time.monotonic()
+    with pytest.raises(ImageError) as caught:
+        load_image(bomb, min_size=(224, 224))
+    assert time.monotonic() - start < 0.5
+    assert caught.value.reason == (
+        f"a JPEG of 3,010 scans, more than photoscore's limit of {images.MAX_JPEG_SCANS} (photos have "
+        "about 10; so many make decoding take minutes)"
+    )
+    with pytest.raises(ImageError, match="3,010 scans"):
+        load_image_bytes(bomb.read_bytes(), "bomb.jpg", (224, 224))
+
+
+def test_scans_are_counted_from_the_markers_not_from_a_thumbnail(tmp_path: Path) -> None:
+    """A progressive photo has its 10 scans; an EXIF thumbnail's scan markers, inside a header segment,
+    are skipped; a baseline JPEG has one."""
+    thumb = io.BytesIO()
+    Image.fromarray(CHELSEA[:64, :64]).save(thumb, "JPEG", progressive=True)
+    exif = Image.Exif()
+    exif[0x010F] = "camera"
+    photo = io.BytesIO()
+    Image.fromarray(CHELSEA).save(photo, "JPEG", progressive=True, exif=exif.tobytes() + thumb.getvalue())
+    assert images.count_jpeg_scans(io.BytesIO(photo.getvalue())) == 10
+    baseline = io.BytesIO()
+    Image.fromarray(CHELSEA).save(baseline, "JPEG")
+    assert images.count_jpeg_scans(io.BytesIO(baseline.getvalue())) == 1
+    assert images.count_jpeg_scans(io.BytesIO(scan_bomb_jpeg(64, 64, 95))) == 105
+    path = tmp_path / "p.jpg"
+    path.write_bytes(photo.getvalue())
+    assert load_image(path).size == (451, 300)
+
+
+def test_setting_stop_ends_a_decode_at_its_next_read() -> None:
+    """A 30 MB progressive JPEG takes about a second to decode; with ``stop`` set 0.1 s in, decoding
+    ends with DecodeStopped at once."""
+    noise = np.random.default_rng(0).integers(0, 256, (5000, 5000, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "JPEG", progressive=True, quality=90)
+    data_ = buffer.getvalue()
+    start = time.monotonic()
+    load_image_bytes(data_, "noise.jpg", (224, 224))
+    full = time.monotonic() - start
+    stop = threading.Event()
+    threading.Timer(0.1, stop.set).start()
+    start = time.monotonic()
+    with pytest.raises(images.DecodeStopped, match=r"noise\.jpg: decoding stopped"):
+        load_image_bytes(data_, "noise.jpg", (224, 224), stop=stop)
+    assert time.monotonic() - start < 0.1 + full / 3
+
+
+def test_a_fifo_is_refused_without_opening_it(tmp_path: Path) -> None:
+    """Opening a FIFO for reading blocks until a writer comes; it is refused from its kind instead."""
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    with pytest.raises(ImageError) as caught:
+        load_image(fifo)
+    assert time.monotonic() - start < 1
+    assert caught.value.reason == "not a regular file (a named pipe (FIFO)); refused"
+    with pytest.raises(ImageError, match="not a regular file \\(a character device\\)"):
+        load_image("/dev/zero")

@@ -10,7 +10,9 @@ import contextlib
 import errno
 import io
 import os
+import stat
 import struct
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -43,6 +45,12 @@ SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
 # RGB). It is under Pillow's own limit (89,478,485 pixels) too.
 DEFAULT_MAX_PIXELS: int = 65_000_000
 
+# Real photos hold one scan (baseline JPEGs) or about ten (progressive ones: libjpeg's default script has
+# 10 for colour, 6 for grey). Each scan makes the decoder pass over every coefficient of the image again,
+# so a small file that repeats one scan 10,000 times takes minutes; more scans than this are refused from
+# the markers, before any decoding. At photoscore's pixel limit, 100 scans decode in a few seconds.
+MAX_JPEG_SCANS = 100
+
 # Pillow decoders allowed to run: the photo formats above (the JPEG one also opens cameras' multi-picture
 # MPO files). Other Pillow plugins (EPS runs Ghostscript; many rarely used decoders) never see untrusted input.
 _FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "HEIF")
@@ -69,6 +77,71 @@ class ImageError(Exception):
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
+
+
+class DecodeStopped(ImageError):
+    """Decoding was abandoned because its ``stop`` event was set (an interrupted run, a timed-out request)."""
+
+    def __init__(
+        self, path: str | Path, reason: str = "decoding stopped before the end (interrupted or timed out)"
+    ) -> None:
+        super().__init__(path, reason)
+
+
+class NotRegularFileError(OSError):
+    """A name that is not a regular file (a FIFO, a device, a socket): never opened, since reading one can
+    block forever or never end."""
+
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def open_regular_file(path: str | Path) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular file (symbolic links followed).
+
+    Raises IsADirectoryError for a folder and NotRegularFileError for anything else that is not a
+    regular file, both before opening it; the kind is checked again on the open file (opened without
+    blocking), so a name swapped for a FIFO in between cannot hang the caller.
+    """
+    _check_regular(os.stat(path).st_mode, path)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        _check_regular(os.fstat(fd).st_mode, path)
+    except OSError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def _check_regular(mode: int, path: str | Path) -> None:
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not an image file", str(path))
+    if not stat.S_ISREG(mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise NotRegularFileError(errno.EINVAL, f"not a regular file ({kind}); refused", str(path))
+
+
+class _StoppableReader:
+    """A binary stream whose reads raise DecodeStopped once ``stop`` is set: decoders read their input in
+    chunks, so a decode running on a thread that nobody waits for any more ends at its next chunk."""
+
+    def __init__(self, fp: BinaryIO, stop: threading.Event, path: Path) -> None:
+        self._fp = fp
+        self._stop = stop
+        self._path = path
+
+    def read(self, size: int = -1) -> bytes:
+        if self._stop.is_set():
+            raise DecodeStopped(self._path)
+        return self._fp.read(size)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._fp, name)
 
 
 def image_id_for(path: str | Path) -> str:
@@ -198,7 +271,10 @@ def plan_decode_bytes(data: bytes, name: str, min_size: tuple[int, int] | None =
 
 
 def load_image(
-    path: str | Path, min_size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+    path: str | Path,
+    min_size: tuple[int, int] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    stop: threading.Event | None = None,
 ) -> Image.Image:
     """Decode one file to an upright 8-bit RGB image.
 
@@ -209,32 +285,49 @@ def load_image(
     ``max_pixels`` limits ``width * height`` as read from the header, before any pixel is decoded;
     Pillow's own limit (``PIL.Image.MAX_IMAGE_PIXELS``) is left to its other callers.
 
-    Raises ImageError for anything that is not a usable image (missing, empty, unreadable, not an image,
-    truncated or corrupt, too many pixels).
+    Only regular files are opened (a FIFO or a device could block or never end). Once ``stop`` is set,
+    decoding ends at its next read of the input with DecodeStopped.
+
+    Raises ImageError for anything that is not a usable image (missing, empty, unreadable, not a regular
+    file, not an image, truncated or corrupt, too many pixels, too many JPEG scans).
     """
     try:
-        with open(path, "rb") as fp:
-            return _decode(fp, Path(path), min_size, max_pixels)
+        with open_regular_file(path) as fp:
+            return _decode(fp, Path(path), min_size, max_pixels, stop)
     except FileNotFoundError:
         raise ImageError(path, "file not found") from None
     except PermissionError:
         raise ImageError(path, "permission denied") from None
     except IsADirectoryError:
         raise ImageError(path, "is a folder, not an image file") from None
+    except NotRegularFileError as exc:
+        raise ImageError(path, exc.strerror) from None
     except OSError as exc:
         raise ImageError(path, f"cannot read: {exc.strerror or exc}") from None
 
 
 def load_image_bytes(
-    data: bytes, name: str, min_size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+    data: bytes,
+    name: str,
+    min_size: tuple[int, int] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    stop: threading.Event | None = None,
 ) -> Image.Image:
     """Like :func:`load_image` for an image held in memory (an upload); ``name`` is used in errors."""
-    return _decode(io.BytesIO(data), Path(name), min_size, max_pixels)
+    return _decode(io.BytesIO(data), Path(name), min_size, max_pixels, stop)
 
 
-def _decode(fp: BinaryIO, path: Path, min_size: tuple[int, int] | None, max_pixels: int) -> Image.Image:
+def _decode(
+    fp: BinaryIO,
+    path: Path,
+    min_size: tuple[int, int] | None,
+    max_pixels: int,
+    stop: threading.Event | None = None,
+) -> Image.Image:
     if min_size is not None and min(min_size) < 1:
         raise ValueError(f"min_size must be positive, got {min_size}")
+    if stop is not None:
+        fp = _StoppableReader(fp, stop, path)  # type: ignore[assignment]
     if not fp.read(1):
         raise ImageError(path, "empty file (0 bytes)")
     fp.seek(0)
@@ -248,9 +341,12 @@ def _decode(fp: BinaryIO, path: Path, min_size: tuple[int, int] | None, max_pixe
             path,
             f"too many pixels: {width}x{height} = {width * height:,}, more than photoscore's limit of {max_pixels:,}",
         )
+    _check_scans(img, fp, path)
     try:
         _draft(img, min_size)
         img.load()  # the full decode happens here, so truncated or corrupt data fails here
+    except ImageError:
+        raise
     except Exception as exc:
         raise ImageError(path, _reason(exc)) from None
     # Corrupt EXIF leaves the orientation unknown, not the pixels unusable: keep them as stored.
@@ -281,6 +377,53 @@ def _open(fp: BinaryIO) -> ImageFile.ImageFile:
             except (SyntaxError, IndexError, TypeError, struct.error):
                 continue  # Image.open's rule: not this format after all
     raise UnidentifiedImageError("cannot identify image file")
+
+
+def _check_scans(img: ImageFile.ImageFile, fp: BinaryIO, path: Path) -> None:
+    """Refuse a JPEG with more than MAX_JPEG_SCANS scans, counted from its markers (``fp`` is left where
+    it was)."""
+    if img.format not in ("JPEG", "MPO"):
+        return
+    where = fp.tell()
+    try:
+        fp.seek(0)
+        scans = count_jpeg_scans(fp)
+    finally:
+        fp.seek(where)
+    if scans > MAX_JPEG_SCANS:
+        raise ImageError(
+            path,
+            f"a JPEG of {scans:,} scans, more than photoscore's limit of {MAX_JPEG_SCANS} (photos have about "
+            "10; so many make decoding take minutes)",
+        )
+
+
+def count_jpeg_scans(fp: BinaryIO, chunk: int = 1 << 20) -> int:
+    """The scans (SOS markers) of the JPEG read from ``fp``, without decoding anything.
+
+    The segments before the first scan are skipped by their lengths, so markers inside them (an EXIF
+    thumbnail's) do not count; after it, every ``FF DA`` is a scan, since entropy-coded data never
+    holds one (a data byte FF is always followed by 00). Stops early at a damaged header.
+    """
+    if fp.read(2) != b"\xff\xd8":
+        return 0
+    while True:
+        marker = fp.read(2)
+        while marker[:1] == b"\xff" and marker[1:] == b"\xff":  # fill bytes before a marker
+            marker = marker[1:] + fp.read(1)
+        if len(marker) < 2 or marker[0] != 0xFF or marker[1] == 0xD9:
+            return 0
+        length = fp.read(2)
+        if len(length) < 2:
+            return 0
+        if marker[1] == 0xDA:
+            break
+        fp.seek(struct.unpack(">H", length)[0] - 2, os.SEEK_CUR)
+    scans, tail = 1, b""
+    while block := fp.read(chunk):
+        scans += (tail + block).count(b"\xff\xda")
+        tail = block[-1:]
+    return scans
 
 
 def _draft(img: Image.Image, min_size: tuple[int, int] | None) -> None:

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
+from photoscore.images import NotRegularFileError, open_regular_file
+
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_ATTEMPTS = 3
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -82,12 +84,14 @@ class Fetcher:
 
     def _read_local(self, path: str) -> bytes:
         try:
-            with open(path, "rb") as stream:
+            with open_regular_file(path) as stream:
                 return self._read_capped(stream)
         except FileNotFoundError:
             raise FetchError("file not found") from None
         except IsADirectoryError:
             raise FetchError("is a folder, not an image file") from None
+        except NotRegularFileError as exc:
+            raise FetchError(exc.strerror) from None
         except OSError as exc:
             raise FetchError(f"cannot read: {exc.strerror or exc}") from None
 

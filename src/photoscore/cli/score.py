@@ -310,10 +310,15 @@ def _scorer_normalizer(path: Path | None, method: Method | None, scorer: Scorer)
 
 @contextmanager
 def _scored(scorer: Scorer, files: list[Path]) -> Iterator[Iterator[ScoreResult]]:
-    """Score ``files`` with a progress bar on a terminal."""
+    """Score ``files`` with a progress bar on a terminal; leaving the block (an interrupt too) stops the
+    decoding threads at once."""
     with progress_bar("scoring") as progress:
         task = progress.add_task("score", total=len(files))
-        yield _track(scorer.score(files), progress, task)
+        results = scorer.score(files)
+        try:
+            yield _track(results, progress, task)
+        finally:
+            results.close()
 
 
 def _track(results: Iterator[ScoreResult], progress: Progress, task: int) -> Iterator[ScoreResult]:

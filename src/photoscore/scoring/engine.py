@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -106,22 +107,32 @@ class Scorer:
         return list(rank_groups(self.score(files), groups, normalize, normalizer, scale))
 
     def _decode_ahead(self, paths: Iterator[Path]) -> Iterator[Decoded]:
-        """Decode on the pool, keeping about two batches in flight ahead of the consumer."""
+        """Decode on the pool, keeping about two batches in flight ahead of the consumer.
+
+        When the consumer stops early (an interrupt, ``close()``), photos not started are dropped and
+        those decoding stop at their next read, so the pool's threads end at once.
+        """
         window = 2 * self.batch_size + self.workers
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="photoscore-decode") as pool:
+        stop = threading.Event()
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="photoscore-decode")
+        try:
             pending: deque[Future[Decoded]] = deque()
             for path in paths:
-                pending.append(pool.submit(self._decode, path))
+                pending.append(pool.submit(self._decode, path, stop))
                 if len(pending) >= window:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+        finally:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
 
-    def decode_bytes(self, data: bytes, name: str) -> Decoded:
+    def decode_bytes(self, data: bytes, name: str, stop: threading.Event | None = None) -> Decoded:
         """Decode and preprocess a photo held in memory (an upload), as :meth:`score` does a file;
-        ``name`` becomes its ``path`` and ``image_id``. Safe to call from several threads."""
+        ``name`` becomes its ``path`` and ``image_id``; once ``stop`` is set, decoding ends early with an
+        error. Safe to call from several threads."""
         return self._prepare(
-            Path(name), lambda: load_image_bytes(data, name, self._decode_size, self.max_pixels)
+            Path(name), lambda: load_image_bytes(data, name, self._decode_size, self.max_pixels, stop)
         )
 
     def plan_bytes(self, data: bytes, name: str) -> DecodePlan | None:
@@ -132,10 +143,8 @@ class Scorer:
         except ImageError:
             return None
 
-    def _decode(self, path: Path) -> Decoded:
-        return self._prepare(
-            path, lambda: load_image(path, min_size=self._decode_size, max_pixels=self.max_pixels)
-        )
+    def _decode(self, path: Path, stop: threading.Event | None = None) -> Decoded:
+        return self._prepare(path, lambda: load_image(path, self._decode_size, self.max_pixels, stop))
 
     def _prepare(self, path: Path, load: Callable[[], Image.Image]) -> Decoded:
         """One input array per distinct preprocessing of the photo ``load`` decodes, or its error."""
