@@ -90,3 +90,14 @@ def test_rows_score_as_the_engine_scores_files(photo_server, photo_dir: Path, co
     assert empty["error"] == "empty file (0 bytes)"
     assert nothing["error"] == "no photo location in this row"
     assert astronaut["error"] is None and astronaut["image_id"] == "astronaut"
+
+
+@pytest.mark.parametrize("kind", ["trickle", "trickle-head"])
+def test_a_server_trickling_a_byte_at_a_time_is_cut_off_at_the_deadline(photo_server, kind):
+    """A byte every 50 ms never lets a read time out; the attempt's deadline covers the whole transfer,
+    headers and body, so it ends after --timeout whatever the server does (not after its 10 s)."""
+    fetcher = Fetcher(timeout=0.5, attempts=2)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"timed out after 0.5 s \(after 2 attempts\)"):
+        fetcher.fetch(f"{photo_server.url}/{kind}/chelsea.jpg")
+    assert time.monotonic() - started < 2.5

@@ -1,7 +1,8 @@
 """Photo bytes from where a manifest says they are: local paths, object stores, web servers.
 
-- ``http://`` and ``https://`` URLs: fetched with a time limit per attempt (connecting and reading
-  together) and a bounded number of attempts. Timeouts, connection errors, 429 and 5xx answers are
+- ``http://`` and ``https://`` URLs: fetched with a time limit per attempt on the whole transfer
+  (connecting, TLS, headers, redirects and body together: a server trickling a byte at a time is cut off
+  at the deadline) and a bounded number of attempts. Timeouts, connection errors, 429 and 5xx answers are
   tried again after a short, growing pause; other answers (404, 403, ...) are final.
 - Any other ``scheme://`` URI (``s3://``, ``gs://``, ``hdfs://`` ...): a pyarrow filesystem, with the
   credentials and settings of its usual environment variables (for S3: ``AWS_*``, including
@@ -13,10 +14,14 @@ Every failure is a :class:`FetchError` whose message says why, so the photo keep
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
@@ -96,31 +101,34 @@ class Fetcher:
             raise FetchError(f"cannot read: {exc.strerror or exc}") from None
 
     def _read_http(self, url: str) -> bytes:
-        deadline = time.monotonic() + self.timeout
+        """One attempt at ``url``; every connection it opens is shut down when the attempt's time is up."""
+        deadline = _Deadline(self.timeout)
+        timed_out = f"timed out after {self.timeout:g} s"
         request = urllib.request.Request(url, headers={"User-Agent": "photoscore-batch"})
+        opener = urllib.request.build_opener(_DeadlineHTTPHandler(deadline), _DeadlineHTTPSHandler(deadline))
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+            with opener.open(request, timeout=self.timeout) as answer:
                 data = bytearray()
-                while chunk := answer.read(_CHUNK):
+                while chunk := answer.read1(_CHUNK):
                     data += chunk
                     if len(data) > self.max_bytes:
                         raise FetchError(f"larger than {self.max_bytes:,} bytes")
-                    if time.monotonic() > deadline:
-                        raise _Retryable(f"timed out after {self.timeout:g} s")
+                if deadline.expired:  # the connection was shut down: what came is cut short
+                    raise _Retryable(timed_out)
                 return bytes(data)
         except urllib.error.HTTPError as exc:
             reason = f"HTTP {exc.code} {exc.reason}"
             if exc.code == 429 or exc.code >= 500:
                 raise _Retryable(reason) from None
             raise FetchError(reason) from None
-        except TimeoutError:
-            raise _Retryable(f"timed out after {self.timeout:g} s") from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise _Retryable(f"timed out after {self.timeout:g} s") from None
-            raise _Retryable(f"cannot connect: {exc.reason}") from None
-        except (ConnectionError, OSError) as exc:
+        except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
+            if deadline.expired or isinstance(exc, TimeoutError) or _timed_out(exc):
+                raise _Retryable(timed_out) from None
+            if isinstance(exc, urllib.error.URLError):
+                raise _Retryable(f"cannot connect: {exc.reason}") from None
             raise _Retryable(f"connection failed: {exc}") from None
+        finally:
+            deadline.cancel()
 
     def _read_uri(self, uri: str) -> bytes:
         try:
@@ -148,3 +156,76 @@ class Fetcher:
         if len(data) > self.max_bytes:
             raise FetchError(f"larger than {self.max_bytes:,} bytes")
         return bytes(data)
+
+
+class _Deadline:
+    """The end of one attempt: when it passes, every socket attached to it is shut down, which ends a
+    read that is waiting or trickling, whatever the server does."""
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _timed_out(exc: BaseException) -> bool:
+    return isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, TimeoutError)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _connection_class(base: type[http.client.HTTPConnection], deadline: _Deadline) -> Any:
+    """``base`` whose sockets are attached to ``deadline`` as soon as they connect (before TLS)."""
+
+    class Connection(base):  # type: ignore[valid-type, misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            create = self._create_connection
+
+            def create_attached(*c_args: Any, **c_kwargs: Any) -> socket.socket:
+                sock = create(*c_args, **c_kwargs)
+                deadline.attach(sock)
+                return sock
+
+            self._create_connection = create_attached
+
+    return Connection
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self._connection = _connection_class(http.client.HTTPConnection, deadline)
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(self._connection, req)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self._connection = _connection_class(http.client.HTTPSConnection, deadline)
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(self._connection, req, context=self._context, check_hostname=self._check_hostname)
