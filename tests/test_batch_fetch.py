@@ -11,7 +11,8 @@ import pytest
 
 pytest.importorskip("pyarrow")
 
-from photoscore.batch.fetch import Fetcher, FetchError, is_remote
+from photoscore.batch.fetch import Fetcher, FetchError, is_remote, redact_credentials
+from photoscore.batch.inputs import read_input
 from photoscore.batch.photos import ModelBlob, PhotoScorer
 from photoscore.scoring.engine import Scorer
 
@@ -101,3 +102,39 @@ def test_a_server_trickling_a_byte_at_a_time_is_cut_off_at_the_deadline(photo_se
     with pytest.raises(FetchError, match=r"timed out after 0.5 s \(after 2 attempts\)"):
         fetcher.fetch(f"{photo_server.url}/{kind}/chelsea.jpg")
     assert time.monotonic() - started < 2.5
+
+
+def test_malformed_urls_and_credentials_keep_a_row_error_and_the_password_goes_nowhere(
+    photo_server, colour_model, tmp_path: Path
+):
+    """A malformed IPv6 URL used to abort the job on the driver, a URL with a password in the actor (and
+    print it); both now keep their row with an error, and the password is in no cell of the result."""
+    host = photo_server.url.removeprefix("http://")
+    urls = [
+        f"{photo_server.url}/photos/coffee.jpg",
+        "http://[::1/x.jpg",
+        f"http://user:p4ssw0rd@{host}/photos/rocket.jpg",
+        "http://host:notaport/x.jpg",
+    ]
+    manifest = tmp_path / "urls.csv"
+    manifest.write_text("path\n" + "\n".join(urls) + "\n")
+    photos = read_input(str(manifest))
+    assert "p4ssw0rd" not in str(photos.table.to_pylist())
+    scored = PhotoScorer([ModelBlob.read(colour_model())], threads=1, attempts=1)(photos.table).to_pylist()
+    assert "p4ssw0rd" not in str(scored)
+    assert [row["error"] is None for row in scored] == [True, False, False, False]
+    assert scored[1]["error"].startswith("malformed URL (")
+    assert scored[2]["path"] == f"http://***@{host}/photos/rocket.jpg"
+    assert scored[2]["image_id"] == "rocket"
+    assert scored[2]["error"] == (
+        "the URL holds a user name or password (user:password@host), which photoscore never sends; use a "
+        "presigned URL or the object store's own credentials"
+    )
+    assert scored[3]["error"].startswith("malformed URL (")
+
+
+def test_redact_credentials_and_is_remote_never_raise():
+    assert redact_credentials("https://u:p@h/a@b.jpg?q=@") == "https://***@h/a@b.jpg?q=@"
+    assert redact_credentials("s3://key:secret@bucket/a.jpg") == "s3://***@bucket/a.jpg"
+    assert redact_credentials("/photos/me@home.jpg") == "/photos/me@home.jpg"
+    assert is_remote("http://[::1/x.jpg") and not is_remote("1://x") and not is_remote("file://[::1/x")

@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_ATTEMPTS = 3
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 _CHUNK = 1 << 20
+REDACTED = "***"
 _FIRST_PAUSE = 0.25
 
 
@@ -44,14 +46,45 @@ class _Retryable(Exception):
 
 
 def is_remote(location: str) -> bool:
-    """Whether ``location`` is a URI other than ``file://`` (so not read with ``open``)."""
-    scheme = urlsplit(location).scheme
-    return "://" in location and len(scheme) > 1 and scheme != "file"
+    """Whether ``location`` is a URI other than ``file://`` (so not read with ``open``); never raises,
+    whatever the rest of the URI holds."""
+    scheme, separator, _ = location.partition("://")
+    valid = len(scheme) > 1 and scheme[0].isalpha() and all(c.isalnum() or c in "+-." for c in scheme)
+    return bool(separator) and valid and scheme.lower() != "file"
+
+
+def _userinfo_span(location: str) -> tuple[int, int] | None:
+    """Where the ``user:password`` of a URI's authority is (``scheme://USERINFO@host/...``), if any."""
+    _, separator, rest = location.partition("://")
+    if not separator:
+        return None
+    start = len(location) - len(rest)
+    authority_end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    at = rest.rfind("@", 0, authority_end)
+    return None if at < 0 else (start, start + at)
+
+
+def redact_credentials(location: str) -> str:
+    """``location`` with the user name and password of a URI replaced by ``***``: what photoscore keeps,
+    writes and prints of such a URI (``https://***@host/a.jpg``)."""
+    span = _userinfo_span(location)
+    return location if span is None else location[: span[0]] + REDACTED + location[span[1] :]
 
 
 def local_path(location: str) -> str:
     """A local path or ``file://`` URI -> the path."""
-    return urlsplit(location).path if location.startswith("file://") else location
+    if not location.startswith("file://"):
+        return location
+    try:
+        return urlsplit(location).path
+    except ValueError:  # a malformed URI: opening it as given says it is not found
+        return location
+
+
+def uri_stem(uri: str) -> str:
+    """The file name of a URI's path without its extension: ``https://h/a/b.jpg?x=1`` -> ``b``."""
+    path = uri.partition("://")[2].split("?", 1)[0].split("#", 1)[0]
+    return PurePosixPath(path.partition("/")[2]).stem
 
 
 class Fetcher:
@@ -72,9 +105,14 @@ class Fetcher:
         self._lock = threading.Lock()
 
     def fetch(self, location: str) -> bytes:
-        """The bytes at ``location``; raises FetchError naming the reason."""
+        """The bytes at ``location``; raises FetchError naming the reason (never the URI's credentials)."""
         if not is_remote(location):
             return self._read_local(local_path(location))
+        if _userinfo_span(location) is not None:
+            raise FetchError(
+                "the URL holds a user name or password (user:password@host), which photoscore never sends; "
+                "use a presigned URL or the object store's own credentials"
+            )
         read = self._read_http if location.startswith(("http://", "https://")) else self._read_uri
         pause = _FIRST_PAUSE
         for attempt in range(1, self.attempts + 1):
@@ -104,9 +142,9 @@ class Fetcher:
         """One attempt at ``url``; every connection it opens is shut down when the attempt's time is up."""
         deadline = _Deadline(self.timeout)
         timed_out = f"timed out after {self.timeout:g} s"
-        request = urllib.request.Request(url, headers={"User-Agent": "photoscore-batch"})
         opener = urllib.request.build_opener(_DeadlineHTTPHandler(deadline), _DeadlineHTTPSHandler(deadline))
         try:
+            request = urllib.request.Request(url, headers={"User-Agent": "photoscore-batch"})
             with opener.open(request, timeout=self.timeout) as answer:
                 data = bytearray()
                 while chunk := answer.read1(_CHUNK):
@@ -121,6 +159,8 @@ class Fetcher:
             if exc.code == 429 or exc.code >= 500:
                 raise _Retryable(reason) from None
             raise FetchError(reason) from None
+        except (ValueError, http.client.InvalidURL) as exc:  # a malformed URL: no attempt can succeed
+            raise FetchError(f"malformed URL ({exc})") from None
         except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
             if deadline.expired or isinstance(exc, TimeoutError) or _timed_out(exc):
                 raise _Retryable(timed_out) from None

@@ -2,7 +2,8 @@
 locations, read into one Arrow table on the driver (photos themselves are never read here).
 
 The table has ``input_row`` (each photo's place in the input, from 0), ``path`` (where the photo is:
-local paths made absolute, relative manifest paths taken from the manifest's folder, URIs as given) and
+local paths made absolute, relative manifest paths taken from the manifest's folder, URIs as given but
+with any ``user:password@`` replaced by ``***@``, so credentials never travel further) and
 every manifest column unchanged, except the location column when it is itself called ``path``.
 """
 
@@ -18,7 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from photoscore.batch.fetch import is_remote
+from photoscore.batch.fetch import is_remote, redact_credentials
 from photoscore.batch.photos import score_schema
 from photoscore.batch.storage import filesystem_for
 from photoscore.images import find_images, is_supported
@@ -115,7 +116,9 @@ def _resolve(value: str | None, manifest: str) -> str | None:
     if value is None or not value.strip():
         return value
     value = value.strip()
-    if is_remote(value) or value.startswith("file://"):
+    if is_remote(value):
+        return redact_credentials(value)
+    if value.startswith("file://"):
         return value
     if is_remote(manifest):
         return value if value.startswith("/") else posixpath.join(manifest.rsplit("/", 1)[0], value)

@@ -16,9 +16,8 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import pyarrow as pa
 
@@ -29,6 +28,8 @@ from photoscore.batch.fetch import (
     FetchError,
     is_remote,
     local_path,
+    redact_credentials,
+    uri_stem,
 )
 from photoscore.scoring.engine import Decoded, Scorer
 from photoscore.scoring.ensemble import EnsembleMode
@@ -182,8 +183,8 @@ class PhotoScorer:
     def _finish(self, batch: list[tuple[str, Decoded]]) -> list[ScoreResult]:
         results = self.scorer.score_decoded([decoded for _, decoded in batch])
         for (uri, _), result in zip(batch, results, strict=True):
-            result.path = uri
-            result.image_id = PurePosixPath(urlsplit(uri).path).stem
+            result.path = redact_credentials(uri)
+            result.image_id = uri_stem(uri)
         return results
 
 
