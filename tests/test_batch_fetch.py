@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from pathlib import Path
@@ -138,3 +139,18 @@ def test_redact_credentials_and_is_remote_never_raise():
     assert redact_credentials("s3://key:secret@bucket/a.jpg") == "s3://***@bucket/a.jpg"
     assert redact_credentials("/photos/me@home.jpg") == "/photos/me@home.jpg"
     assert is_remote("http://[::1/x.jpg") and not is_remote("1://x") and not is_remote("file://[::1/x")
+
+
+def test_a_folder_with_a_name_that_is_not_utf8_is_scored(photo_dir: Path, colour_model, tmp_path: Path):
+    """Arrow strings must be UTF-8: such a name (``caf\\xe9.jpg``) is kept as a ``file://`` URI with the
+    byte percent-escaped, which the actor opens; `batch` used to crash on the folder before scoring."""
+    (tmp_path / "coffee.jpg").write_bytes((photo_dir / "coffee.jpg").read_bytes())
+    Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.jpg")).write_bytes((photo_dir / "rocket.jpg").read_bytes())
+    photos = read_input(str(tmp_path))
+    uri = f"file://{tmp_path}/caf%E9.jpg"
+    assert photos.table.column("path").to_pylist() == [uri, str(tmp_path / "coffee.jpg")]
+    scored = PhotoScorer([ModelBlob.read(colour_model())], threads=1)(photos.table).to_pylist()
+    assert [(r["path"], r["image_id"], r["error"]) for r in scored] == [
+        (uri, "caf%E9", None),
+        (str(tmp_path / "coffee.jpg"), "coffee", None),
+    ]

@@ -174,3 +174,62 @@ def test_the_first_ctrl_c_stops_the_decoding_threads(colour_model, tmp_path):
         process.kill()
     assert time.monotonic() - start < 1.5
     assert process.returncode != 0
+
+
+def test_a_file_name_that_is_not_utf8_is_written_by_every_writer(photo_dir, colour_model, tmp_path):
+    """``caf\\xe9.jpg`` (Latin-1 bytes) used to be scored and then lost when the output was written
+    (UnicodeEncodeError: surrogates not allowed). Every writer now keeps the name's bytes."""
+    folder = tmp_path / "listing"
+    copy_photos(photo_dir, folder, ("coffee",))
+    latin = os.fsdecode(bytes(folder) + b"/caf\xe9.jpg")
+    shutil.copy(photo_dir / "rocket.jpg", latin)
+    model = colour_model()
+    for suffix in (".json", ".jsonl", ".csv"):
+        out = tmp_path / f"out{suffix}"
+        run = photoscore("score", folder, "-m", model, "-o", out)
+        assert run.returncode == 0, run.stderr
+        text = out.read_bytes().decode("utf-8", "surrogateescape")
+        assert latin in text and not out.with_name(out.name + ".partial").exists()
+        assert "caf\\udce9.jpg" in run.stdout  # the terminal line shows the byte escaped
+    rows = json.loads((tmp_path / "out.json").read_bytes().decode("utf-8", "surrogateescape"))
+    assert [r["path"] for r in rows] == [latin, str(folder / "coffee.jpg")]
+    printed = subprocess.run(
+        [sys.executable, "-m", "photoscore", "score", folder, "-m", model, "--json"], capture_output=True
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert os.fsencode(latin) in printed.stdout
+    sheet = tmp_path / "sheet.html"
+    ranked = photoscore("rank", folder, "-m", model, "--html", sheet)
+    assert ranked.returncode == 0, ranked.stderr
+    assert sheet.read_bytes().endswith(b"</html>\n") and b"caf\xe9.jpg" in sheet.read_bytes()
+
+
+def test_right_to_left_overrides_in_a_name_are_shown_escaped(photo_dir, colour_model, tmp_path):
+    """U+202E would show ``exe.jpg`` as ``gpj.exe`` on a terminal: it is printed as ``\\u202e``."""
+    copy_photos(photo_dir, tmp_path / "l", ("coffee",))
+    shutil.copy(photo_dir / "rocket.jpg", tmp_path / "l" / "a\u202egpj.exe.jpg")
+    run = photoscore("score", tmp_path / "l", "-m", colour_model())
+    assert run.returncode == 0, run.stderr
+    assert "a\\u202egpj.exe.jpg" in run.stdout and "\u202e" not in run.stdout
+
+
+def test_a_killed_rank_leaves_the_previous_contact_sheet_whole(photo_dir, colour_model, tmp_path):
+    """`rank --html` wrote the sheet in place: a SIGTERM mid-run replaced a whole sheet with a half one.
+    It is now written beside its target and renamed at the end, as `score -o` is."""
+    for listing in range(20):
+        copy_photos(photo_dir, tmp_path / "listings" / f"l{listing:02}")
+    sheet = tmp_path / "sheet.html"
+    sheet.write_text("<html>the previous, whole sheet</html>\n")
+    args = ["rank", tmp_path / "listings", "-r", "-m", colour_model(), "--html", sheet, "--workers", "1"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "photoscore", *map(str, args)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    process.stdout.readline()  # the first listing is ranked and in the sheet being written
+    process.terminate()
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGTERM
+    assert sheet.read_text() == "<html>the previous, whole sheet</html>\n"
+    finished = photoscore("rank", tmp_path / "listings", "-r", "-m", colour_model(), "--html", sheet)
+    assert finished.returncode == 0 and sheet.read_text().endswith("</html>\n")
+    assert sheet.read_text().count("<section") == 20

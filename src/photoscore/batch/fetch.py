@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import socket
 import threading
 import time
@@ -23,7 +24,7 @@ import urllib.error
 import urllib.request
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 import pyarrow.fs as pafs
 
@@ -72,13 +73,23 @@ def redact_credentials(location: str) -> str:
 
 
 def local_path(location: str) -> str:
-    """A local path or ``file://`` URI -> the path."""
+    """A local path or ``file://`` URI (percent-escapes decoded, as RFC 8089 has them) -> the path."""
     if not location.startswith("file://"):
         return location
     try:
-        return urlsplit(location).path
+        return os.fsdecode(unquote_to_bytes(urlsplit(location).path))
     except ValueError:  # a malformed URI: opening it as given says it is not found
         return location
+
+
+def path_location(path: str) -> str:
+    """How a local file is named in a job's table: its path, or, when the name is not valid UTF-8 (which
+    Arrow's strings cannot hold), a ``file://`` URI with its bytes percent-escaped."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file://" + quote(os.fsencode(path))
+    return path
 
 
 def uri_stem(uri: str) -> str:

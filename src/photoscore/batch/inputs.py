@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from photoscore.batch.fetch import is_remote, redact_credentials
+from photoscore.batch.fetch import is_remote, path_location, redact_credentials
 from photoscore.batch.photos import score_schema
 from photoscore.batch.storage import filesystem_for
 from photoscore.images import find_images, is_supported
@@ -65,7 +65,8 @@ def read_input(
 def _list_folder(source: str, recursive: bool) -> list[str]:
     if not is_remote(source):
         try:
-            return [str(Path(p).absolute()) for p in find_images([Path(source)], recursive=recursive)]
+            found = find_images([Path(source)], recursive=recursive)
+            return [path_location(str(Path(p).absolute())) for p in found]
         except FileNotFoundError as exc:
             raise InputError(str(exc)) from None
     filesystem, base = filesystem_for(source)

@@ -140,6 +140,9 @@ class PhotoScorer:
             else:
                 local.append((index, local_path(location.strip())))
         for (index, _), result in zip(local, self.scorer.score(p for _, p in local), strict=True):
+            location = locations[index].strip()  # type: ignore[union-attr]
+            if location.startswith("file://"):  # named as given (a name that is not UTF-8 is escaped there)
+                result.path, result.image_id = location, uri_stem(location)
             results[index] = result
         for (index, _), result in zip(remote, self._score_remote([u for _, u in remote]), strict=True):
             results[index] = result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -20,6 +19,7 @@ from photoscore.cli.console import (
     fail,
     load_models,
     load_normalizer,
+    names_stdout,
     parse_weights,
     printable,
     progress_bar,
@@ -157,7 +157,7 @@ def score(
     failures: list[ScoreResult] = []
     try:
         with ExitStack() as stack:
-            stdout = JsonListWriter(sys.stdout, names, ranked) if as_json else None
+            stdout = JsonListWriter(names_stdout(), names, ranked) if as_json else None
             results: Iterator[ScoreResult] = stack.enter_context(_scored(scorer, files[kept:]))
             if partial is not None:
                 results = chain(partial.results(limit=kept), partial.record(results))
