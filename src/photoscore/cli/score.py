@@ -190,8 +190,8 @@ def _write_output(
     output: Path, partial: PartialRun, results: Iterable[ScoreResult], names: list[str], ranked: bool
 ) -> None:
     """Write ``output`` whole from the finished partial file (temporary file, then rename); delete the
-    partial file once ``output`` is in place."""
-    partial.close()
+    partial file once ``output`` is in place (it stays locked until then)."""
+    partial.flush()
     with atomic_open(output) as stream:
         writer = WRITERS[output.suffix.lower()](stream, names, ranked)
         for result in results:
@@ -231,6 +231,8 @@ def _open_partial(output: Path, resume: bool, settings: dict[str, object], files
         err.print(f"Nothing to resume: no {path}; scoring every photo.", highlight=False, markup=False)
     try:
         return PartialRun.start(path, settings)
+    except PartialFileError as exc:
+        raise fail(str(exc)) from exc
     except FileExistsError:
         raise fail(
             f"{path} holds an unfinished run for {output}: add --resume to continue it, "
