@@ -113,3 +113,22 @@ def test_the_command_line_loads_without_ray():
     code = "import sys, photoscore.cli; print(sorted({'ray', 'pyarrow'} & {m.split('.')[0] for m in sys.modules}))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_rerun_with_a_changed_pass_through_column_is_refused_naming_it(tmp_path: Path):
+    """The fingerprint used to cover only paths and listings: a rerun after a price changed mixed old and
+    new values in one dataset, and a changed type made it unreadable. Every column is pinned now."""
+    shutil.copy(REPO / "examples" / "coffee.jpg", tmp_path)
+    shutil.copy(REPO / "examples" / "rocket.jpg", tmp_path)
+    model = write_colour_model(tmp_path / "m.onnx")
+    manifest, out = tmp_path / "photos.csv", str(tmp_path / "out")
+    manifest.write_text("path,listing,price\ncoffee.jpg,a,100\nrocket.jpg,a,200\n")
+    options = JobOptions(listing_column="listing")
+    BatchJob.prepare(str(manifest), out, [model], options)
+    BatchJob.prepare(str(manifest), out, [model], options)  # the same input: accepted
+    manifest.write_text("path,listing,price\ncoffee.jpg,a,100\nrocket.jpg,a,250\n")
+    with pytest.raises(JobError, match=r"other input column\(s\) price \(values changed\): a rerun"):
+        BatchJob.prepare(str(manifest), out, [model], options)
+    manifest.write_text("path,listing,price,note\ncoffee.jpg,a,cheap,x\nrocket.jpg,a,200,y\n")
+    with pytest.raises(JobError, match=r"input column\(s\) price \(type changed\), note \(added\)"):
+        BatchJob.prepare(str(manifest), out, [model], options)

@@ -35,11 +35,13 @@ class InputError(ValueError):
 
 @dataclass
 class Photos:
-    """The photos of a job, one row each, and a fingerprint of their locations and listings."""
+    """The photos of a job, one row each, a fingerprint of their locations and listings, and a digest of
+    every input column (its type and values)."""
 
     table: pa.Table
     listing_column: str | None
     fingerprint: str
+    columns: dict[str, str]
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -59,7 +61,7 @@ def read_input(
     if table.num_rows == 0:
         raise InputError(f"{source}: no photos found" + ("" if recursive else " (with -r, sub-folders too)"))
     table = table.add_column(0, INPUT_ROW, pa.array(range(table.num_rows), pa.int64()))
-    return Photos(table, listing_column, _fingerprint(table, listing_column))
+    return Photos(table, listing_column, _fingerprint(table, listing_column), column_digests(table))
 
 
 def _list_folder(source: str, recursive: bool) -> list[str]:
@@ -135,3 +137,18 @@ def _fingerprint(table: pa.Table, listing_column: str | None) -> str:
             digest.update(b"\x00" if value is None else value.encode() + b"\x01")
         digest.update(b"\x02")
     return digest.hexdigest()
+
+
+def column_digests(table: pa.Table) -> dict[str, str]:
+    """Each column's type and the sha256 of its values in order (``input_row`` aside, which only numbers
+    the rows): a rerun whose input changed in any column, or changed a column's type, is told apart."""
+    digests = {}
+    for name in table.column_names:
+        if name == INPUT_ROW:
+            continue
+        column = table.column(name)
+        digest = hashlib.sha256(str(column.type).encode())
+        for value in column.to_pylist():
+            digest.update(repr(value).encode("utf-8", "backslashreplace") + b"\x00")
+        digests[name] = f"{column.type}:{digest.hexdigest()}"
+    return digests

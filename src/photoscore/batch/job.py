@@ -6,7 +6,8 @@ How it stays exactly-once:
 - The input is read on the driver into rows numbered in input order (``input_row``) and cut into
   shards of ``shard_size`` consecutive rows: shard ``k`` is rows ``k * shard_size`` onwards. The job
   file ``OUT/_photoscore_batch.json``, written before any work, records the shard size, a fingerprint
-  of the photos' locations and listings, the models' sha256 and the scoring settings; a rerun with
+  of the photos' locations and listings, a digest of every input column (type and values), the
+  models' sha256 and the scoring settings; a rerun with
   anything different is refused, so shard ``k`` always means the same photos.
 - Each shard is one block of the Ray Dataset and one call of an actor, which scores it and writes it
   as ``part-<k>.parquet`` in one atomic step (a hidden temporary file renamed into place locally; a
@@ -162,6 +163,7 @@ def _settings(photos: Photos, blobs: Sequence[ModelBlob], options: JobOptions) -
     return {
         "photos": len(photos),
         "fingerprint": photos.fingerprint,
+        "columns": photos.columns,
         "shard_size": options.shard_size,
         "models": [hashlib.sha256(b.data).hexdigest() for b in blobs],
         "weights": None if options.weights is None else list(options.weights),
@@ -188,13 +190,32 @@ def _claim(folder: Folder, settings: dict[str, Any]) -> dict[str, Any]:
     if state.get("format") != JOB_FORMAT:
         raise JobError(f"{folder.describe(JOB_FILE)}: not a photoscore batch job file")
     before = state["settings"]
-    changed = [k for k in settings if before.get(k) != _jsonable(settings[k])]
+    if "columns" not in before:  # a job begun before columns were pinned: its photos still are
+        settings = {k: v for k, v in settings.items() if k != "columns"}
+    changed = [k for k in settings if k != "columns" and before.get(k) != _jsonable(settings[k])]
+    columns = _changed_columns(before.get("columns", {}), settings.get("columns", {}))
+    if columns:
+        changed.append(f"input column(s) {', '.join(columns)}")
     if changed:
         raise JobError(
             f"{folder.location} holds a job with other {', '.join(changed)}: a rerun needs the same input "
             "and options (to start afresh, use another --out)"
         )
     return state
+
+
+def _changed_columns(before: dict[str, str], now: dict[str, str]) -> list[str]:
+    """The input columns that differ between two runs, each with how: values, type, added or removed."""
+    changes = []
+    for name in dict.fromkeys([*before, *now]):
+        if name not in now:
+            changes.append(f"{name} (removed)")
+        elif name not in before:
+            changes.append(f"{name} (added)")
+        elif before[name] != now[name]:
+            same_type = before[name].rsplit(":", 1)[0] == now[name].rsplit(":", 1)[0]
+            changes.append(f"{name} ({'values' if same_type else 'type'} changed)")
+    return changes
 
 
 def _jsonable(value: Any) -> Any:
