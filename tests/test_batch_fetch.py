@@ -154,3 +154,13 @@ def test_a_folder_with_a_name_that_is_not_utf8_is_scored(photo_dir: Path, colour
         (uri, "caf%E9", None),
         (str(tmp_path / "coffee.jpg"), "coffee", None),
     ]
+
+
+def test_a_fifo_in_a_manifest_keeps_its_row_error(photo_dir: Path, colour_model, tmp_path: Path):
+    """A FIFO row used to block its actor forever (opening it waits for a writer)."""
+    os.mkfifo(tmp_path / "pipe.jpg")
+    batch = pa.table({"path": [str(tmp_path / "pipe.jpg"), str(photo_dir / "coffee.jpg")]})
+    started = time.monotonic()
+    scored = PhotoScorer([ModelBlob.read(colour_model())], threads=1)(batch).to_pylist()
+    assert time.monotonic() - started < 10
+    assert [r["error"] for r in scored] == ["not a regular file (a named pipe (FIFO)); refused", None]
