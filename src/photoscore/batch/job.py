@@ -37,6 +37,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 
 from photoscore.batch.inputs import INPUT_ROW, Photos, read_input
 from photoscore.batch.photos import DEFAULT_FETCH_THREADS, DEFAULT_THREADS, ModelBlob, PhotoScorer
@@ -177,17 +178,39 @@ def _settings(photos: Photos, blobs: Sequence[ModelBlob], options: JobOptions) -
 
 
 def _claim(folder: Folder, settings: dict[str, Any]) -> dict[str, Any]:
-    """This job's state in ``folder``: a new one, or the first run's when the settings are the same."""
-    state = folder.read_json(JOB_FILE)
+    """This job's state in ``folder``: a new one, or the first run's when the settings are the same.
+
+    Raises JobError, before any photo is scored, for an ``--out`` that is a file, a folder holding
+    anything but a photoscore job, or a place where the job file cannot be written."""
+    try:
+        return _claim_state(folder, settings)
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, JobError):
+            raise
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise JobError(f"{folder.location}: cannot use it as --out ({reason})") from None
+
+
+def _claim_state(folder: Folder, settings: dict[str, Any]) -> dict[str, Any]:
+    kind = folder.fs.get_file_info(folder.base).type
+    if kind not in (pafs.FileType.Directory, pafs.FileType.NotFound):
+        raise JobError(f"{folder.location} is a file: --out needs a folder (a new one, or this job's)")
+    try:
+        state = folder.read_json(JOB_FILE)
+    except ValueError:  # JSON that does not parse
+        state = {}
     if state is None:
-        if folder.parts() or folder.parts(SCORED):
+        others = folder.entries()
+        if others:
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
             raise JobError(
-                f"{folder.location} holds part files of no photoscore batch job; use an empty --out"
+                f"{folder.location} already holds files of no photoscore batch job ({shown}); "
+                "--out needs a new or empty folder"
             )
         state = {"format": JOB_FORMAT, "version": 1, "settings": settings, "complete": False}
         folder.write_json(state, JOB_FILE)
         return state
-    if state.get("format") != JOB_FORMAT:
+    if not isinstance(state, dict) or state.get("format") != JOB_FORMAT:
         raise JobError(f"{folder.describe(JOB_FILE)}: not a photoscore batch job file")
     before = state["settings"]
     if "columns" not in before:  # a job begun before columns were pinned: its photos still are
