@@ -243,6 +243,7 @@ class DecodePlan:
     mode: str
     size: tuple[int, int]
     decoded_size: tuple[int, int]  # smaller than ``size`` for JPEGs decoded at a reduced scale
+    coefficient_bytes: int = 0  # what a progressive JPEG's decoder holds for the whole image at full size
 
     @property
     def pixels(self) -> int:
@@ -253,7 +254,22 @@ class DecodePlan:
     def memory(self) -> int:
         """About the most bytes decoding and converting the image to RGB holds at once."""
         per_pixel = _PEAK_BYTES_PER_PIXEL.get(self.mode, _WORST_BYTES_PER_PIXEL)
-        return self.decoded_size[0] * self.decoded_size[1] * per_pixel
+        return self.decoded_size[0] * self.decoded_size[1] * per_pixel + self.coefficient_bytes
+
+
+def progressive_coefficient_bytes(img: Image.Image) -> int:
+    """The DCT coefficients a progressive JPEG's decoder keeps while it reads the scans: every block of
+    every component at full size, 64 coefficients of 2 bytes each, whatever the DCT scaling (baseline
+    JPEGs and other formats: 0). An 8060x8060 4:4:4 photo holds 390 MB of them."""
+    if img.format not in ("JPEG", "MPO") or not img.info.get("progressive"):
+        return 0
+    layers = getattr(img, "layer", [])
+    if not layers:
+        return 0
+    width, height = img.size
+    h_max, v_max = max(layer[1] for layer in layers), max(layer[2] for layer in layers)
+    mcu_w, mcu_h = -(-width // (8 * h_max)), -(-height // (8 * v_max))  # MCUs across and down
+    return sum(mcu_w * layer[1] * mcu_h * layer[2] * 128 for layer in layers)
 
 
 def plan_decode_bytes(data: bytes, name: str, min_size: tuple[int, int] | None = None) -> DecodePlan:
@@ -264,10 +280,11 @@ def plan_decode_bytes(data: bytes, name: str, min_size: tuple[int, int] | None =
     try:
         img = _open(io.BytesIO(data))
         size = img.size
+        coefficients = progressive_coefficient_bytes(img)
         _draft(img, min_size)
     except Exception as exc:
         raise ImageError(name, _reason(exc)) from None
-    return DecodePlan(img.format or "", img.mode, size, img.size)
+    return DecodePlan(img.format or "", img.mode, size, img.size, coefficients)
 
 
 def load_image(
