@@ -74,3 +74,17 @@ def scan_bomb_jpeg(width: int, height: int, repeats: int) -> bytes:
     scan = table + segments[last][1]
     head = b"".join(s for _, s in segments[:-1])
     return b"\xff\xd8" + head + scan * repeats + b"\xff\xd9"
+
+
+@functools.cache
+def noise_png(width: int, height: int) -> bytes:
+    """An RGB PNG of random noise: a file as large as its pixels, decoded in many reads."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()

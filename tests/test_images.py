@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from hostile_images import deep_grey_png, scan_bomb_jpeg
+from hostile_images import deep_grey_png, noise_png, scan_bomb_jpeg
 from PIL import Image
 from skimage import data
 
@@ -573,7 +573,7 @@ def test_decode_plan_reads_the_header_and_the_reduced_jpeg_size(photo_2mp: Path,
     jpeg = plan_decode_bytes(photo_2mp.read_bytes(), "a.jpg", min_size=(224, 224))
     assert (jpeg.format, jpeg.mode, jpeg.size, jpeg.pixels) == ("JPEG", "RGB", (1800, 1200), 2_160_000)
     assert jpeg.decoded_size == load_image(photo_2mp, min_size=(224, 224)).size == (450, 300)
-    assert jpeg.memory == 450 * 300 * 4
+    assert jpeg.memory == 450 * 300 * 7  # decoded to RGB (3 bytes a pixel), then copied into Pillow (4)
     png = plan_decode_bytes(deep_grey_png(2000, 1000), "deep.png", min_size=(224, 224))
     assert (png.mode, png.size, png.decoded_size, png.memory) == ("I;16", (2000, 1000), (2000, 1000), 10**7)
     for payload, reason in ((b"", "empty file"), (b"<html>", "not an image")):
@@ -665,21 +665,18 @@ def test_scans_are_counted_from_the_markers_not_from_a_thumbnail(tmp_path: Path)
 
 
 def test_setting_stop_ends_a_decode_at_its_next_read() -> None:
-    """A 30 MB progressive JPEG takes about a second to decode; with ``stop`` set 0.1 s in, decoding
-    ends with DecodeStopped at once."""
-    noise = np.random.default_rng(0).integers(0, 256, (5000, 5000, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(noise).save(buffer, "JPEG", progressive=True, quality=90)
-    data_ = buffer.getvalue()
+    """A 36 MB PNG of noise takes a few tenths of a second to decode; with ``stop`` set 0.05 s in,
+    decoding ends with DecodeStopped at its next read."""
+    data_ = noise_png(4000, 3000)
     start = time.monotonic()
-    load_image_bytes(data_, "noise.jpg", (224, 224))
+    load_image_bytes(data_, "noise.png", (224, 224))
     full = time.monotonic() - start
     stop = threading.Event()
-    threading.Timer(0.1, stop.set).start()
+    threading.Timer(0.05, stop.set).start()
     start = time.monotonic()
-    with pytest.raises(images.DecodeStopped, match=r"noise\.jpg: decoding stopped"):
-        load_image_bytes(data_, "noise.jpg", (224, 224), stop=stop)
-    assert time.monotonic() - start < 0.1 + full / 3
+    with pytest.raises(images.DecodeStopped, match=r"noise\.png: decoding stopped"):
+        load_image_bytes(data_, "noise.png", (224, 224), stop=stop)
+    assert time.monotonic() - start < 0.05 + full / 3
 
 
 def test_a_fifo_is_refused_without_opening_it(tmp_path: Path) -> None:
@@ -715,3 +712,43 @@ def test_the_plan_of_a_progressive_jpeg_counts_its_coefficients(tmp_path: Path) 
             assert 0.9 * grown <= plan.memory <= 1.3 * grown, (plan.memory, grown)
         else:
             assert plan.coefficient_bytes == 0 and grown < 16 * 2**20
+
+
+def test_a_jpeg_cut_short_with_an_end_marker_is_an_error(tmp_path: Path) -> None:
+    """Cut to 30% with FFD9 appended, a JPEG used to decode with its lower part grey (and score); a tiny
+    file whose header says 1000x60000 too. libjpeg's corrupt-data warnings are errors now."""
+    photo = io.BytesIO()
+    Image.fromarray(data.coffee()).save(photo, "JPEG", quality=90)
+    whole = photo.getvalue()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(whole[: len(whole) * 3 // 10] + b"\xff\xd9")
+    with pytest.raises(ImageError) as caught:
+        load_image(cut, (224, 224))
+    assert caught.value.reason == (
+        "truncated or corrupt image data (ValueError: Corrupt JPEG data: premature end of data segment)"
+    )
+    tall = io.BytesIO()
+    Image.new("RGB", (1000, 16), (90, 120, 200)).save(tall, "JPEG")
+    header = bytearray(tall.getvalue())
+    sof = header.index(b"\xff\xc0")
+    header[sof + 5 : sof + 7] = (60000).to_bytes(2, "big")  # the height in the frame header
+    with pytest.raises(ImageError, match="premature end of data segment"):
+        load_image_bytes(bytes(header), "tall.jpg")
+    assert np.asarray(load_image_bytes(whole, "whole.jpg")).shape == (400, 600, 3)
+
+
+def test_jpegs_decode_to_the_same_pixels_as_pillows_decoder() -> None:
+    """The strict decoder uses the DCT scaling Pillow's draft picks: identical pixels, scores unchanged."""
+    source = Image.fromarray(data.coffee()).resize((1801, 1203))
+    for options in ({}, {"subsampling": 0}, {"progressive": True}):
+        for mode in ("RGB", "L"):
+            buffer = io.BytesIO()
+            source.convert(mode).save(buffer, "JPEG", quality=85, **options)
+            for size in ((224, 224), None):
+                reference = Image.open(io.BytesIO(buffer.getvalue()))
+                if size:
+                    reference.draft("RGB", size)
+                expected = np.asarray(reference.convert("RGB"))
+                assert np.array_equal(
+                    np.asarray(load_image_bytes(buffer.getvalue(), "p.jpg", size)), expected
+                )

@@ -5,13 +5,11 @@ ordinary ones are still scored."""
 from __future__ import annotations
 
 import asyncio
-import io
 import socket
 import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 from hostile_images import deep_grey_png, rgb_png, scan_bomb_jpeg
 from PIL import Image
@@ -168,26 +166,17 @@ def test_slow_headers_and_stalled_bodies_are_cut_off_while_others_are_served(mod
 # --- round 2: scan bombs and timed-out requests -------------------------------------------------------
 
 
-def test_scan_bombs_are_refused_at_once_and_a_timed_out_request_frees_the_decoders(model, photos):
+def test_scan_bombs_are_refused_at_once_and_the_server_stays_free(model, photos):
     """Two progressive JPEGs of 2,000 copies of one scan (about 10 s of decoding each) fail at once,
-    naming the scan count, so a photo sent with them is scored in a second. A request whose decoding
-    outlives ``timeout_s`` (two 36 MP progressive photos of noise, about a second each) gets 503 and its
-    running decode stops at once instead of going on."""
+    naming the scan count, so a photo sent with them is scored in a second, and so is the next request
+    (before, both waited for the bombs, and with --timeout the next request got 503 too)."""
     bomb = ("photos", ("bomb.jpg", scan_bomb_jpeg(3000, 3000, 2000), "image/jpeg"))
-    with served(model, timeout_s=0.8, max_file_mb=50, max_request_mb=100) as url:
+    with served(model, timeout_s=5) as url:
         start = time.monotonic()
         body = httpx.post(f"{url}/v1/score", files=[bomb, bomb, *uploads(photos[:1])], timeout=30).json()
         assert time.monotonic() - start < 1
         assert [r["error"] is None for r in body["results"]] == [False, False, True]
         assert "a JPEG of 2,010 scans, more than photoscore's limit" in body["results"][0]["error"]
-        noise = np.random.default_rng(0).integers(0, 256, (6000, 6000, 3), dtype=np.uint8)
-        buffer = io.BytesIO()
-        Image.fromarray(noise).save(buffer, "JPEG", progressive=True, quality=85)
-        slow = [("photos", (f"noise{i}.jpg", buffer.getvalue(), "image/jpeg")) for i in range(2)]
-        assert httpx.post(f"{url}/v1/score", files=slow, timeout=30).status_code == 503
-        ended = time.monotonic()
-        while httpx.get(f"{url}/readyz").json()["decoding"]:
-            assert time.monotonic() - ended < 0.3, "decoding went on after the request timed out"
-            time.sleep(0.02)
+        assert httpx.get(f"{url}/readyz").json()["decoding"] == 0
         ok = httpx.post(f"{url}/v1/score", files=uploads(photos[:1]), timeout=30)
         assert ok.status_code == 200 and ok.json()["scored"] == 1

@@ -21,6 +21,7 @@ from typing import BinaryIO
 
 import numpy as np
 import pillow_heif
+import simplejpeg
 from PIL import (
     BmpImagePlugin,  # noqa: F401  (imported to register the photo formats' openers)
     GifImagePlugin,  # noqa: F401
@@ -62,6 +63,9 @@ _STRIP_PIXELS = 1 << 20
 # (RGBA, LA, CMYK, YCbCr ...) take 8. Turning a photo upright by its EXIF orientation needs one more copy.
 _PEAK_BYTES_PER_PIXEL = {"RGB": 4, "1": 5, "L": 5, "P": 5, "I;16": 5, "I;16B": 5, "I;16L": 5, "I": 5, "F": 5}
 _WORST_BYTES_PER_PIXEL = 8
+# Colour and grey JPEGs decode (strictly, through simplejpeg) to an RGB array of 3 bytes a pixel, which
+# Pillow copies into its 4: 7 at the scale they decode at (6.7 measured for a 36 MP photo).
+_STRICT_JPEG_BYTES_PER_PIXEL = 7
 # Transparent pixels are composited onto white: transparent areas of photos, product shots and logos
 # are meant to be seen on a light page, and black (what dropping alpha often leaves) would darken them.
 _BACKGROUND = (255, 255, 255)
@@ -253,7 +257,10 @@ class DecodePlan:
     @property
     def memory(self) -> int:
         """About the most bytes decoding and converting the image to RGB holds at once."""
-        per_pixel = _PEAK_BYTES_PER_PIXEL.get(self.mode, _WORST_BYTES_PER_PIXEL)
+        if self.format in ("JPEG", "MPO") and self.mode in ("RGB", "L"):
+            per_pixel = _STRICT_JPEG_BYTES_PER_PIXEL
+        else:
+            per_pixel = _PEAK_BYTES_PER_PIXEL.get(self.mode, _WORST_BYTES_PER_PIXEL)
         return self.decoded_size[0] * self.decoded_size[1] * per_pixel + self.coefficient_bytes
 
 
@@ -361,7 +368,10 @@ def _decode(
     _check_scans(img, fp, path)
     try:
         _draft(img, min_size)
-        img.load()  # the full decode happens here, so truncated or corrupt data fails here
+        if _strict_jpeg(img):
+            img = _decode_jpeg(img, fp)
+        else:
+            img.load()  # the full decode happens here, so truncated or corrupt data fails here
     except ImageError:
         raise
     except Exception as exc:
@@ -441,6 +451,36 @@ def count_jpeg_scans(fp: BinaryIO, chunk: int = 1 << 20) -> int:
         scans += (tail + block).count(b"\xff\xda")
         tail = block[-1:]
     return scans
+
+
+def _strict_jpeg(img: Image.Image) -> bool:
+    """Whether the image is a JPEG that :func:`_decode_jpeg` decodes (colour or grey; CMYK ones are left
+    to Pillow, which knows Adobe's inverted CMYK)."""
+    return img.format in ("JPEG", "MPO") and img.mode in ("RGB", "L")
+
+
+def _decode_jpeg(img: ImageFile.ImageFile, fp: BinaryIO) -> Image.Image:
+    """The JPEG in ``fp`` decoded by libjpeg-turbo through simplejpeg in strict mode, at the size Pillow's
+    draft chose (the same DCT scaling and the same pixels as Pillow's own decoder, about 20% faster).
+
+    Strict: libjpeg's corrupt-data warnings are errors. Pillow ignores them, so a JPEG cut short with an
+    end marker appended decoded with its missing part grey. Only "extraneous bytes before marker", which
+    some cameras write into photos that decode whole, is let through.
+    """
+    fp.seek(0)
+    data = fp.read()
+    width, height = img.size
+    try:
+        pixels = simplejpeg.decode_jpeg(data, "RGB", min_width=width, min_height=height, strict=True)
+    except ValueError as exc:
+        if "extraneous bytes" not in str(exc):
+            raise
+        pixels = simplejpeg.decode_jpeg(data, "RGB", min_width=width, min_height=height, strict=False)
+    decoded = Image.fromarray(pixels, "RGB")
+    for key in ("exif", "xmp"):  # the orientation travels with them
+        if key in img.info:
+            decoded.info[key] = img.info[key]
+    return decoded
 
 
 def _draft(img: Image.Image, min_size: tuple[int, int] | None) -> None:
