@@ -233,3 +233,31 @@ def test_a_killed_rank_leaves_the_previous_contact_sheet_whole(photo_dir, colour
     finished = photoscore("rank", tmp_path / "listings", "-r", "-m", colour_model(), "--html", sheet)
     assert finished.returncode == 0 and sheet.read_text().endswith("</html>\n")
     assert sheet.read_text().count("<section") == 20
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_scoring(photo_dir, colour_model, tmp_path):
+    """`-o afile/out.json` claimed an unfinished run; `-o folder.json` scored everything, then failed with
+    IsADirectoryError. Both are refused at the start with the reason, and so are --html and --out."""
+    photos = copy_photos(photo_dir, tmp_path / "photos")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "folder.json").mkdir()
+    model = colour_model()
+    cases = [
+        (
+            ["score", photos[0], "-o", tmp_path / "afile" / "out.json"],
+            f"{tmp_path / 'afile'} is a file, not a folder",
+        ),
+        (
+            ["score", photos[0], "-o", tmp_path / "folder.json"],
+            "folder.json is a folder: -o needs a file name",
+        ),
+        (["rank", photos[0], "--html", tmp_path / "folder.json"], "is a folder: --html needs a file name"),
+        (
+            ["normalizer", "fit", *photos, "--out", tmp_path / "afile" / "n.json"],
+            "afile is a file, not a folder",
+        ),
+    ]
+    for args, message in cases:
+        run = photoscore(*args, "-m", model)
+        assert run.returncode == 2, run.stderr
+        assert message in run.stderr and "Scored" not in run.stderr and "Traceback" not in run.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -129,6 +130,8 @@ def score(
         raise fail(f"{output}: unknown output format; use a .json, .jsonl or .csv file name")
     if resume and output is None:
         raise fail("--resume continues a run that writes its results with -o FILE: give -o")
+    if output is not None:
+        _check_output(output)
     ranked = any(o is not None for o in (normalize, normalizer, group_by, manifest, scale))
     files, groups = _photos_and_groups(paths, manifest, group_by, recursive)
     scorer = _scorer(model, model_weights, ensemble, batch_size, workers, max_pixels)
@@ -180,7 +183,13 @@ def score(
             code=130,
         ) from None
     if partial is not None and output is not None:
-        _write_output(output, partial, finish(partial.results()), names, ranked)
+        try:
+            _write_output(output, partial, finish(partial.results()), names, ranked)
+        except OSError as exc:  # a full disk, a folder made read-only meanwhile ...
+            raise fail(
+                f"cannot write {output} ({exc.strerror or exc}); the scores of every photo are kept in "
+                f"{partial.path}: rerun with --resume once {output} can be written"
+            ) from None
     _summarise(len(files), failures, output, kept)
     if len(failures) == len(files):
         raise typer.Exit(1)
@@ -219,6 +228,19 @@ def _run_settings(
     }
 
 
+def _check_output(output: Path, option: str = "-o", example: str = "scores.json") -> None:
+    """Refuse, before anything is scored, an output file (``option``) that could not be written at the end."""
+    if output.is_dir():
+        raise fail(f"{output} is a folder: {option} needs a file name, such as {output / example}")
+    folder = output.parent
+    while not folder.exists() and folder != folder.parent:  # the folders to be made, up to one that is
+        folder = folder.parent
+    if not folder.is_dir():
+        raise fail(f"{output}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise fail(f"{output}: cannot write in {folder} (permission denied or a read-only file system)")
+
+
 def _open_partial(output: Path, resume: bool, settings: dict[str, object], files: list[Path]) -> PartialRun:
     """The partial file of ``output``: new, or (with ``--resume``) the one a killed run left."""
     path = partial_path(output)
@@ -238,6 +260,8 @@ def _open_partial(output: Path, resume: bool, settings: dict[str, object], files
             f"{path} holds an unfinished run for {output}: add --resume to continue it, "
             "or delete it to start afresh"
         ) from None
+    except OSError as exc:
+        raise fail(f"cannot write {path} ({exc.strerror or exc})") from None
 
 
 def _photos_and_groups(
@@ -387,6 +411,8 @@ def rank(
 
     Exits non-zero only when nothing could be scored.
     """
+    if html is not None:
+        _check_output(html, "--html", "sheet.html")
     files, groups = _photos_and_groups(paths, manifest, None, recursive)
     scorer = _scorer(model, model_weights, ensemble, batch_size, workers, max_pixels)
     fitted = _scorer_normalizer(normalizer, normalize, scorer)
@@ -450,6 +476,7 @@ def normalizer_fit(
     max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Fit a normaliser on reference photos; `score --normalizer` and `rank --normalizer` apply it."""
+    _check_output(out, "--out", "norm.json")
     files = _find_photos(paths, recursive)
     scorer = _scorer(model, model_weights, ensemble, batch_size, workers, max_pixels)
     means: list[float] = []
