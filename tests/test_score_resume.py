@@ -212,3 +212,44 @@ def test_the_lock_is_let_go_when_the_run_is_removed(tmp_path):
         PartialRun.resume(partial, {"a": 1}, [])
     run.remove()
     PartialRun.start(partial, {"a": 1}).remove()
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ('{"path": "photos/p0.jpg", "mean": 5.0}', "image_id missing or not text"),
+        (
+            '{"path": "photos/p0.jpg", "image_id": "p0", "mean": "abc", "std": 1, "distribution": null, '
+            '"models": {}, "error": null}',
+            "mean missing or not a finite number",
+        ),
+        (
+            '{"path": "photos/p0.jpg", "image_id": "p0", "mean": NaN, "std": 1, "distribution": null, '
+            '"models": {}, "error": null}',
+            "mean missing or not a finite number",
+        ),
+        (
+            '{"path": "photos/p0.jpg", "image_id": "p0", "mean": 5, "std": 1, "distribution": [1, "x"], '
+            '"models": {}, "error": null}',
+            "distribution missing or not a list of finite numbers",
+        ),
+    ],
+)
+def test_tampered_rows_are_a_partial_file_error(tmp_path, row, problem):
+    """Rows edited by hand gave KeyError, ValueError or TypeError, and a NaN mean was written as bare NaN
+    (not JSON); each is now a PartialFileError naming the line and what is wrong."""
+    path = tmp_path / "out.json.partial"
+    path.write_text('{"format": "photoscore partial scores 1", "settings": {}}\n' + row + "\n")
+    with pytest.raises(PartialFileError, match=rf"line 2: not a result row \({problem}\)"):
+        PartialRun.resume(path, {}, ["photos/p0.jpg"])
+    path.write_text('{"format": "photoscore partial scores 1", "settings": 5}\n')
+    with pytest.raises(PartialFileError, match="not a partial file of photoscore score"):
+        PartialRun.resume(path, {}, ["photos/p0.jpg"])
+
+
+def test_a_score_that_is_not_a_number_is_written_as_null():
+    from photoscore.scoring.output import result_record
+
+    record = result_record(ScoreResult("a", "a.jpg", float("nan"), 1.0, [float("inf")] * 10), ["m"])
+    assert record["mean_score_prediction"] is None and record["distribution"] == [None] * 10
+    assert "NaN" not in json.dumps(record)

@@ -15,6 +15,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -208,16 +209,54 @@ def _header(path: Path, line: str) -> dict[str, Any]:
         header = json.loads(line)
     except json.JSONDecodeError:
         header = None
-    if not isinstance(header, dict) or header.get("format") != FORMAT or "settings" not in header:
+    if (
+        not isinstance(header, dict)
+        or header.get("format") != FORMAT
+        or not isinstance(header.get("settings"), dict)
+    ):
         raise PartialFileError(f"{path}: not a partial file of photoscore score; delete it to start afresh")
     return header["settings"]
 
 
 def _row(path: Path, number: int, line: str) -> dict[str, Any]:
+    """The stored row on line ``number``, checked field by field (a row edited by hand or damaged must
+    not turn into a crash or into NaN in the output)."""
     try:
         row = json.loads(line)
     except json.JSONDecodeError as exc:
         raise PartialFileError(f"{path}, line {number}: not a result row ({exc})") from None
-    if not isinstance(row, dict) or "path" not in row:
-        raise PartialFileError(f"{path}, line {number}: not a result row")
+    problem = _row_problem(row)
+    if problem:
+        raise PartialFileError(
+            f"{path}, line {number}: not a result row ({problem}); delete the file to start afresh"
+        )
     return row
+
+
+def _row_problem(row: Any) -> str | None:
+    """What is wrong with a stored row, or None."""
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    for key in ("path", "image_id"):
+        if not isinstance(row.get(key), str):
+            return f"{key} missing or not text"
+    if not isinstance(row.get("error", 0), str | None):
+        return "error missing or not text"
+    for key in ("mean", "std"):
+        if not _score(row.get(key, "")):
+            return f"{key} missing or not a finite number"
+    distribution, models = row.get("distribution", ""), row.get("models")
+    if distribution is not None and not (isinstance(distribution, list) and all(map(_score, distribution))):
+        return "distribution missing or not a list of finite numbers"
+    if not isinstance(models, dict) or not all(
+        isinstance(pair, list) and len(pair) == 2 and all(map(_score, pair)) for pair in models.values()
+    ):
+        return "models missing or not pairs of finite numbers"
+    return None
+
+
+def _score(value: Any) -> bool:
+    """A stored score: null or a finite number."""
+    if value is None:
+        return True
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
