@@ -156,3 +156,9 @@ def test_an_unusable_out_is_refused_at_the_start_with_the_reason(tmp_path: Path)
     result = CliRunner().invoke(app, ["batch", str(photos), "--out", str(photos), "-m", str(model)])
     assert result.exit_code == 2 and "--out needs a new or empty folder" in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_manifest_with_a_column_twice_is_refused(tmp_path: Path):
+    (tmp_path / "m.csv").write_text("path,path,listing\na.jpg,b.jpg,x\n")
+    with pytest.raises(InputError, match=r"column\(s\) path appear more than once; keep one of each"):
+        read_input(str(tmp_path / "m.csv"))

@@ -261,3 +261,35 @@ def test_outputs_that_cannot_be_written_are_refused_before_scoring(photo_dir, co
         run = photoscore(*args, "-m", model)
         assert run.returncode == 2, run.stderr
         assert message in run.stderr and "Scored" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_odd_arguments_and_manifests_get_clear_words(photo_dir, colour_model, tmp_path):
+    """Huge weights summed to infinity and failed deep inside; a manifest with two path columns gave a
+    KeyError; a photo listed three times in a listing was ranked 1, 1, 1 without a word."""
+    copy_photos(photo_dir, tmp_path)
+    model_a, model_b = colour_model(), colour_model(name="other", seed=3)
+    weighted = photoscore(
+        "score",
+        tmp_path / "coffee.jpg",
+        "-m",
+        model_a,
+        "-m",
+        model_b,
+        "--model-weights",
+        "1e308,1e308",
+        "--json",
+    )
+    assert weighted.returncode == 0, weighted.stderr
+    assert json.loads(weighted.stdout)[0]["error"] is None
+    (tmp_path / "twice.csv").write_text("listing_id,path,path\nA,coffee.jpg,rocket.jpg\n")
+    twice = photoscore("rank", "--manifest", tmp_path / "twice.csv", "-m", model_a)
+    assert twice.returncode == 2 and "column path appears more than once; keep one" in twice.stderr
+    (tmp_path / "thrice.csv").write_text(
+        "listing_id,path\nA,coffee.jpg\nA,coffee.jpg\nA,coffee.jpg\nA,rocket.jpg\n"
+    )
+    thrice = photoscore("rank", "--manifest", tmp_path / "thrice.csv", "-m", model_a)
+    assert thrice.returncode == 0, thrice.stderr
+    assert (
+        "coffee.jpg is listed 3 times in listing A; each row is scored and ranked (with equal ranks)"
+        in " ".join(thrice.stderr.split())
+    )

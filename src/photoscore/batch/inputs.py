@@ -97,6 +97,9 @@ def _read_manifest(source: str, path_column: str, listing_column: str | None) ->
         raise InputError(f"{source}: manifest not found") from None
     except (OSError, ValueError) as exc:  # pyarrow's parse errors are ValueErrors
         raise InputError(f"{source}: cannot read the manifest ({exc})") from None
+    twice = sorted({c for c in table.column_names if table.column_names.count(c) > 1})
+    if twice:
+        raise InputError(f"{source}: column(s) {', '.join(twice)} appear more than once; keep one of each")
     for column, option in ((path_column, "--path-column"), (listing_column, "--listing-column")):
         if column and column not in table.column_names:
             raise InputError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -277,11 +278,28 @@ def _photos_and_groups(
             raise fail(str(exc)) from exc
         if not files:
             raise fail(f"{manifest}: no photos listed", code=1)
+        _warn_repeated(manifest, files, groups)
         return files, groups
     if not paths:
         raise fail("give photos or folders of photos, or --manifest listings.csv")
     files = _find_photos(paths, recursive)
     return files, group_labels(files, group_by or "parent")
+
+
+def _warn_repeated(manifest: Path, files: list[Path], groups: list[str | None]) -> None:
+    """Say which photos a manifest lists more than once in the same listing, and what happens to them."""
+    repeated = [(g, f, n) for (g, f), n in Counter(zip(groups, files, strict=True)).items() if n > 1]
+    for group, file, times in repeated[:20]:
+        err.print(
+            f"[yellow]warning:[/yellow] {escape(printable(str(manifest)))}: "
+            f"{escape(printable(str(file)))} is listed {times} times in listing {escape(printable(str(group)))}; "
+            "each row is scored and ranked (with equal ranks)",
+            highlight=False,
+        )
+    if len(repeated) > 20:
+        err.print(
+            f"[yellow]warning:[/yellow] ... and {len(repeated) - 20} more repeated photos", highlight=False
+        )
 
 
 def _find_photos(paths: list[Path], recursive: bool) -> list[Path]:
