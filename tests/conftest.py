@@ -129,7 +129,8 @@ def make_blur_set(folder: Path, scenes: tuple[str, ...], crops: int, seed: int) 
 class PhotoServer:
     """A loopback HTTP server of the ``photo_dir`` photos: ``/photos/NAME``, ``/slow/NAME`` (0.5 s late),
     ``/hang/NAME`` (answers after 10 s), ``/flaky/NAME`` (503 the first time), ``/trickle/NAME`` and
-    ``/trickle-head/NAME`` (a byte every 50 ms for 10 s, in the body or in a header), anything else 404.
+    ``/trickle-head/NAME`` (a byte every 50 ms for 10 s, in the body or in a header),
+    ``/metadata-redirect/NAME`` (302 to the cloud metadata address 169.254.169.254), anything else 404.
     ``requests`` counts the requests per path."""
 
     def __init__(self, folder: Path):
@@ -142,6 +143,11 @@ class PhotoServer:
                 server.requests[self.path] += 1
                 kind, _, name = urlsplit(self.path).path.strip("/").partition("/")
                 file = server.folder / name
+                if kind == "metadata-redirect":
+                    self.send_response(302)
+                    self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                    self.end_headers()
+                    return
                 if kind in ("trickle", "trickle-head"):
                     self.trickle(kind == "trickle-head")
                     return

@@ -164,3 +164,20 @@ def test_a_fifo_in_a_manifest_keeps_its_row_error(photo_dir: Path, colour_model,
     scored = PhotoScorer([ModelBlob.read(colour_model())], threads=1)(batch).to_pylist()
     assert time.monotonic() - started < 10
     assert [r["error"] for r in scored] == ["not a regular file (a named pipe (FIFO)); refused", None]
+
+
+def test_redirects_and_urls_to_link_local_metadata_addresses_are_refused(photo_server):
+    """A photo server redirecting to 169.254.169.254 made batch fetch the cloud's metadata (credentials
+    included) into a photo row; link-local addresses are refused unless their network is allowed."""
+    fetcher = Fetcher(timeout=2, attempts=3)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"^refused to connect to 169\.254\.169\.254, a link-local address"):
+        fetcher.fetch(f"{photo_server.url}/metadata-redirect/a.jpg")
+    with pytest.raises(FetchError, match=r"^refused to connect to fe80::1"):
+        fetcher.fetch("http://[fe80::1]/a.jpg")
+    assert time.monotonic() - started < 1  # refused before connecting, and never tried again
+    trusting = Fetcher(timeout=0.3, attempts=1, allow_networks=["169.254.0.0/16"])
+    with pytest.raises(FetchError) as caught:
+        trusting.fetch(f"{photo_server.url}/metadata-redirect/a.jpg")
+    assert "refused" not in str(caught.value)  # it tried: no metadata service answers here
+    assert fetcher.fetch(f"{photo_server.url}/photos/coffee.jpg")  # loopback and private networks are fine

@@ -9,6 +9,9 @@
   ``AWS_ENDPOINT_URL``). Read errors other than a missing file are tried again like HTTP ones.
 - Anything else is a local path (``file://`` URIs too).
 
+HTTP(S) connections, redirects included, never go to a link-local address (cloud metadata services)
+unless its network is allowed.
+
 Every failure is a :class:`FetchError` whose message says why, so the photo keeps its row with an error.
 """
 
@@ -16,12 +19,14 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import ipaddress
 import os
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlsplit
@@ -35,6 +40,11 @@ DEFAULT_ATTEMPTS = 3
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 _CHUNK = 1 << 20
 REDACTED = "***"
+# Never fetched from unless allowed: link-local addresses, where cloud metadata services answer (AWS,
+# GCP, Azure: 169.254.169.254; AWS over IPv6: fd00:ec2::254), so a URL or a redirect cannot read them.
+BLOCKED_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128")
+)
 _FIRST_PAUSE = 0.25
 
 
@@ -44,6 +54,10 @@ class FetchError(Exception):
 
 class _Retryable(Exception):
     """A failure worth another attempt; ``str()`` is the reason."""
+
+
+class BlockedAddress(OSError):
+    """A connection to an address in BLOCKED_NETWORKS that was not allowed."""
 
 
 def is_remote(location: str) -> bool:
@@ -106,12 +120,15 @@ class Fetcher:
         timeout: float = DEFAULT_TIMEOUT,
         attempts: int = DEFAULT_ATTEMPTS,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        allow_networks: Sequence[str] = (),
     ):
+        """``allow_networks``: networks (``"169.254.10.0/24"``) trusted although in BLOCKED_NETWORKS."""
         if timeout <= 0 or attempts < 1:
             raise ValueError("the fetch timeout must be positive and attempts at least 1")
         self.timeout = timeout
         self.attempts = attempts
         self.max_bytes = max_bytes
+        self.allowed = tuple(ipaddress.ip_network(n, strict=False) for n in allow_networks)
         self._filesystems: dict[str, pafs.FileSystem] = {}
         self._lock = threading.Lock()
 
@@ -153,7 +170,11 @@ class Fetcher:
         """One attempt at ``url``; every connection it opens is shut down when the attempt's time is up."""
         deadline = _Deadline(self.timeout)
         timed_out = f"timed out after {self.timeout:g} s"
-        opener = urllib.request.build_opener(_DeadlineHTTPHandler(deadline), _DeadlineHTTPSHandler(deadline))
+        handlers = (
+            _DeadlineHTTPHandler(deadline, self.check_address),
+            _DeadlineHTTPSHandler(deadline, self.check_address),
+        )
+        opener = urllib.request.build_opener(*handlers)
         try:
             request = urllib.request.Request(url, headers={"User-Agent": "photoscore-batch"})
             with opener.open(request, timeout=self.timeout) as answer:
@@ -175,11 +196,22 @@ class Fetcher:
         except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError
             if deadline.expired or isinstance(exc, TimeoutError) or _timed_out(exc):
                 raise _Retryable(timed_out) from None
+            if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BlockedAddress):
+                raise FetchError(str(exc.reason)) from None
             if isinstance(exc, urllib.error.URLError):
                 raise _Retryable(f"cannot connect: {exc.reason}") from None
             raise _Retryable(f"connection failed: {exc}") from None
         finally:
             deadline.cancel()
+
+    def check_address(self, address: str) -> None:
+        """Raise BlockedAddress for an IP address in BLOCKED_NETWORKS and not in the allowed networks."""
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone (fe80::1%eth0) aside
+        if any(ip in n for n in BLOCKED_NETWORKS) and not any(ip in n for n in self.allowed):
+            raise BlockedAddress(
+                f"refused to connect to {ip}, a link-local address where cloud metadata services answer; "
+                "trust its network with --allow-network if photos really are there"
+            )
 
     def _read_uri(self, uri: str) -> bytes:
         try:
@@ -246,17 +278,27 @@ def _shut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-def _connection_class(base: type[http.client.HTTPConnection], deadline: _Deadline) -> Any:
-    """``base`` whose sockets are attached to ``deadline`` as soon as they connect (before TLS)."""
+def _connection_class(
+    base: type[http.client.HTTPConnection], deadline: _Deadline, check: Callable[[str], None]
+) -> Any:
+    """``base`` whose addresses pass ``check`` (every address the host resolves to, before connecting,
+    and the one connected to) and whose sockets are attached to ``deadline`` as soon as they connect."""
 
     class Connection(base):  # type: ignore[valid-type, misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             create = self._create_connection
 
-            def create_attached(*c_args: Any, **c_kwargs: Any) -> socket.socket:
-                sock = create(*c_args, **c_kwargs)
+            def create_attached(address: tuple[str, int], *c_args: Any, **c_kwargs: Any) -> socket.socket:
+                for info in socket.getaddrinfo(*address, type=socket.SOCK_STREAM):
+                    check(str(info[4][0]))
+                sock = create(address, *c_args, **c_kwargs)
                 deadline.attach(sock)
+                try:
+                    check(sock.getpeername()[0])
+                except BlockedAddress:
+                    sock.close()
+                    raise
                 return sock
 
             self._create_connection = create_attached
@@ -265,18 +307,18 @@ def _connection_class(base: type[http.client.HTTPConnection], deadline: _Deadlin
 
 
 class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, deadline: _Deadline):
+    def __init__(self, deadline: _Deadline, check: Callable[[str], None]):
         super().__init__()
-        self._connection = _connection_class(http.client.HTTPConnection, deadline)
+        self._connection = _connection_class(http.client.HTTPConnection, deadline, check)
 
     def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(self._connection, req)
 
 
 class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, deadline: _Deadline):
+    def __init__(self, deadline: _Deadline, check: Callable[[str], None]):
         super().__init__()
-        self._connection = _connection_class(http.client.HTTPSConnection, deadline)
+        self._connection = _connection_class(http.client.HTTPSConnection, deadline, check)
 
     def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(self._connection, req, context=self._context, check_hostname=self._check_hostname)

@@ -75,6 +75,7 @@ class JobOptions:
     fetch_threads: int = DEFAULT_FETCH_THREADS
     timeout: float = 30.0
     attempts: int = 3
+    allow_networks: Sequence[str] = ()
 
 
 @dataclass
@@ -311,6 +312,7 @@ def _score_shards(
             "fetch_threads": options.fetch_threads,
             "timeout": options.timeout,
             "attempts": options.attempts,
+            "allow_networks": list(options.allow_networks),
             "normalizer": None if options.listing_column else options.normalizer,
             "scale": options.scale,
         },

@@ -95,6 +95,7 @@ class PhotoScorer:
         attempts: int = DEFAULT_ATTEMPTS,
         normalizer: Normalizer | None = None,
         scale: Scale = "0-1",
+        allow_networks: Sequence[str] = (),
     ):
         if not isinstance(models, Sequence):  # put in the object store once by the driver
             import ray
@@ -111,7 +112,7 @@ class PhotoScorer:
         )
         self.names = [m.name for m in self.scorer.models]
         self.path_column = path_column
-        self.fetcher = Fetcher(timeout, attempts)
+        self.fetcher = Fetcher(timeout, attempts, allow_networks=allow_networks)
         self.fetch_threads = fetch_threads
         self.normalizer = normalizer
         self.scale = scale
@@ -206,7 +207,8 @@ def score_dataset(
     the cluster's CPUs / ``threads``) that each load the models once and use ``threads`` CPUs.
 
     ``scorer_options`` go to :class:`PhotoScorer` (``weights``, ``ensemble``, ``batch_size``,
-    ``fetch_threads``, ``timeout``, ``attempts``, ``normalizer``, ``scale``). Lazy, like every Dataset.
+    ``fetch_threads``, ``timeout``, ``attempts``, ``normalizer``, ``scale``, ``allow_networks``). Lazy,
+    like every Dataset.
     """
     import ray
     import ray.data
