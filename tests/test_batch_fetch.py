@@ -181,3 +181,19 @@ def test_redirects_and_urls_to_link_local_metadata_addresses_are_refused(photo_s
         trusting.fetch(f"{photo_server.url}/metadata-redirect/a.jpg")
     assert "refused" not in str(caught.value)  # it tried: no metadata service answers here
     assert fetcher.fetch(f"{photo_server.url}/photos/coffee.jpg")  # loopback and private networks are fine
+
+
+def test_an_object_store_that_never_answers_times_out(monkeypatch):
+    """An S3 endpoint that accepts connections and then says nothing held a read for good (pyarrow's
+    default has no read timeout); reads now end after --timeout."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{silent.getsockname()[1]}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    started = time.monotonic()
+    with silent, pytest.raises(FetchError, match=r"Timeout was reached.*\(after 2 attempts\)"):
+        Fetcher(timeout=0.5, attempts=2).fetch("s3://photos/a.jpg")
+    assert time.monotonic() - started < 5

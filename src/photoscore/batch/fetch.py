@@ -18,6 +18,7 @@ Every failure is a :class:`FetchError` whose message says why, so the photo keep
 from __future__ import annotations
 
 import contextlib
+import datetime
 import http.client
 import ipaddress
 import os
@@ -230,9 +231,26 @@ class Fetcher:
         key = f"{parts.scheme}://{parts.netloc}"
         with self._lock:
             if key not in self._filesystems:
-                self._filesystems[key] = pafs.FileSystem.from_uri(uri)[0]
+                self._filesystems[key] = self._with_timeouts(pafs.FileSystem.from_uri(uri)[0])
             filesystem = self._filesystems[key]
         return filesystem, f"{parts.netloc}{parts.path}" if parts.netloc else parts.path
+
+    def _with_timeouts(self, filesystem: pafs.FileSystem) -> pafs.FileSystem:
+        """``filesystem`` with this fetcher's timeout on each request (S3: connecting and each read, one
+        SDK attempt, since :meth:`fetch` retries; GCS: its retries, the only time limit it offers)."""
+        rebuild, (options, *_) = filesystem.__reduce__()  # the options from_uri resolved (region ...)
+        if isinstance(filesystem, pafs.S3FileSystem):
+            retry = pafs.AwsStandardS3RetryStrategy(max_attempts=1)
+            limits = {
+                "request_timeout": self.timeout,
+                "connect_timeout": self.timeout,
+                "retry_strategy": retry,
+            }
+        elif isinstance(filesystem, pafs.GcsFileSystem):
+            limits = {"retry_time_limit": datetime.timedelta(seconds=self.timeout)}
+        else:
+            return filesystem
+        return rebuild({**options, **limits})
 
     def _read_capped(self, stream) -> bytes:  # type: ignore[no-untyped-def]
         data = stream.read(self.max_bytes + 1)
