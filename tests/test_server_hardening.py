@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import httpx
-from hostile_images import deep_grey_png, rgb_png
+from hostile_images import deep_grey_png, rgb_png, scan_bomb_jpeg
 from PIL import Image
 from server_helpers import running_server, uploads
 
@@ -165,3 +165,22 @@ def test_slow_headers_and_stalled_bodies_are_cut_off_while_others_are_served(mod
         assert b"request body stalled: nothing received for 1 s" in answers["body"]
         again = httpx.post(f"{url}/v1/score", files=uploads(photos[:1]))
         assert again.status_code == 200
+
+
+# --- round 2: scan bombs and timed-out requests -------------------------------------------------------
+
+
+def test_scan_bombs_are_refused_at_once_and_the_server_stays_free(model, photos):
+    """Two progressive JPEGs of 2,000 copies of one scan (about 10 s of decoding each) fail at once,
+    naming the scan count, so a photo sent with them is scored in a second, and so is the next request
+    (before, both waited for the bombs, and with --timeout the next request got 503 too)."""
+    bomb = ("photos", ("bomb.jpg", scan_bomb_jpeg(3000, 3000, 2000), "image/jpeg"))
+    with served(model, timeout_s=5) as url:
+        start = time.monotonic()
+        body = httpx.post(f"{url}/v1/score", files=[bomb, bomb, *uploads(photos[:1])], timeout=30).json()
+        assert time.monotonic() - start < 1
+        assert [r["error"] is None for r in body["results"]] == [False, False, True]
+        assert "a JPEG of 2,010 scans, more than photoscore's limit" in body["results"][0]["error"]
+        assert httpx.get(f"{url}/readyz").json()["decoding"] == 0
+        ok = httpx.post(f"{url}/v1/score", files=uploads(photos[:1]), timeout=30)
+        assert ok.status_code == 200 and ok.json()["scored"] == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -124,26 +125,39 @@ class Scorer:
         ``inspect`` runs on each decoded photo on the decoding threads (its result is
         ``Decoded.inspection``), so a photo is decoded once for the models and for whatever else looks at
         it; ``min_side`` keeps reduced JPEG decodes at least that many pixels a side, for an ``inspect``
-        that needs more than the models.
+        that needs more than the models. When the consumer stops early (an interrupt, ``close()``),
+        photos not started are dropped and those decoding stop at their next read, so the pool's threads
+        end at once.
         """
         window = 2 * self.batch_size + self.workers
         size = self._decode_size(min_side)
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="photoscore-decode") as pool:
+        stop = threading.Event()
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="photoscore-decode")
+        try:
             pending: deque[Future[Decoded]] = deque()
             for path in map(Path, paths):
-                load = partial(load_photo, path, min_size=size, max_pixels=self.max_pixels)
+                load = partial(load_photo, path, min_size=size, max_pixels=self.max_pixels, stop=stop)
                 pending.append(pool.submit(self._prepare, path, load, inspect))
                 if len(pending) >= window:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+        finally:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def decode_bytes(
-        self, data: bytes, name: str, inspect: Inspect | None = None, min_side: int = 0
+        self,
+        data: bytes,
+        name: str,
+        stop: threading.Event | None = None,
+        inspect: Inspect | None = None,
+        min_side: int = 0,
     ) -> Decoded:
         """Decode and preprocess a photo held in memory (an upload), as :meth:`decode` does a file;
-        ``name`` becomes its ``path`` and ``image_id``. Safe to call from several threads."""
-        load = partial(load_photo_bytes, data, name, self._decode_size(min_side), self.max_pixels)
+        ``name`` becomes its ``path`` and ``image_id``; once ``stop`` is set, decoding ends early with an
+        error. Safe to call from several threads."""
+        load = partial(load_photo_bytes, data, name, self._decode_size(min_side), self.max_pixels, stop)
         return self._prepare(Path(name), load, inspect)
 
     def plan_bytes(self, data: bytes, name: str, min_side: int = 0) -> DecodePlan | None:
