@@ -93,7 +93,8 @@ def test_a_preset_judges_size_orientation_and_the_listing(listing, tmp_path):
     result = json.loads(run.stdout)
     photos = by_name(result["photos"])
     size = photos["coffee.jpg"]["checks"]["size"]
-    assert size["verdict"] == "fail" and (size["value"], size["threshold"]) == (400, 683)  # the short edge falls shortest
+    # The short edge falls shortest: 400 of 683.
+    assert size["verdict"] == "fail" and (size["value"], size["threshold"]) == (400, 683)
     assert "1024x683" in " ".join(photos["coffee.jpg"]["reasons"])
     assert photos["portrait.jpg"]["checks"]["orientation"]["verdict"] == "fail"
     listing_result = result["listings"][0]
