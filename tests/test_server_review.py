@@ -7,8 +7,12 @@ import json
 import shutil
 from pathlib import Path
 
-import httpx
 import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+import httpx
 from PIL import Image
 from server_helpers import REPO, running_server
 
