@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import importlib.util
 import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -199,3 +201,12 @@ def photo_server(photo_dir: Path) -> Iterator[PhotoServer]:
     yield server
     server.httpd.shutdown()
     server.httpd.server_close()
+
+
+def load_script(name: str) -> ModuleType:
+    """A script of scripts/ as a module, for tests that make the same photo variants it measures with."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

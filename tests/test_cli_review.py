@@ -11,6 +11,8 @@ import pytest
 from PIL import Image
 from test_cli import photoscore
 
+from photoscore.review.rooms import ROOMS
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 
@@ -46,15 +48,7 @@ def test_review_writes_photos_and_listings_with_checks_reasons_and_order(listing
     assert photos["broken.jpg"]["error"] and photos["broken.jpg"]["position"] is None
     for record in photos.values():
         if record["error"] is None:
-            assert record["room"] in {
-                "bathroom",
-                "bedroom",
-                "kitchen",
-                "living_room",
-                "dining_room",
-                "exterior",
-                "other",
-            }
+            assert record["room"] in ROOMS
             assert 0 < record["room_probability"] <= 1
             assert (record["width"], record["height"]) == Image.open(record["path"]).size
             assert len(record["phash"]) == 16

@@ -19,7 +19,7 @@ from server_helpers import REPO, running_server
 from photoscore.review import rooms
 from photoscore.review.presets import get_preset, preset_names
 from photoscore.review.reviewer import Reviewer
-from photoscore.review.rooms import RoomMap
+from photoscore.review.rooms import ROOMS, RoomMap
 from photoscore.scoring.engine import Scorer
 from photoscore.scoring.registry import default_model
 from photoscore.server.settings import ServerSettings
@@ -116,15 +116,7 @@ def test_review_answers_the_listing_and_photos_in_the_order_to_show(server, phot
     passing = [not p["failed_checks"] for p in shown]
     assert passing == sorted(passing, reverse=True)
     for photo in shown:
-        assert photo["room"] in {
-            "bathroom",
-            "bedroom",
-            "kitchen",
-            "living_room",
-            "dining_room",
-            "exterior",
-            "other",
-        }
+        assert photo["room"] in ROOMS
         assert 0 < photo["room_probability"] <= 1
         assert 1 <= photo["mean_score_prediction"] <= 10 and 0 <= photo["normalized_score"] <= 1
         assert (photo["width"], photo["height"]) == Image.open(sent[photo["index"]]).size
