@@ -36,7 +36,8 @@ from photoscore.scoring.registry import DEFAULT_MODEL_NAME
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = os.environ.get("PHOTOSCORE_IMAGE", "")
 DOCKER = os.environ.get("PHOTOSCORE_DOCKER", "docker")
-MAX_IMAGE_BYTES = 450_000_000
+# 600 MB measured with the review in the core: OpenCV (its tilt check) is 173 MB of it.
+MAX_IMAGE_BYTES = 650_000_000
 TOLERANCE = 1e-6 + 1e-12  # scores are written with 6 decimals
 API_KEY = "image-test-key"
 
