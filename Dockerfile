@@ -25,7 +25,7 @@ RUN python3 -m venv /opt/photoscore \
 # photoscore's own wheel (setuptools comes from PyPI into pip's isolated build, never into an image).
 FROM python AS wheel
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
 RUN --mount=type=secret,id=pipcert,required=false \
     --mount=type=cache,target=/root/.cache/pip \

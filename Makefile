@@ -1,21 +1,32 @@
-# Set-up and everyday commands. Each target creates or reuses the virtual environment by itself.
+# Set-up and everyday commands. Each target creates or reuses the virtual environment by itself:
+# `make demo` installs the scoring core only, every other target adds the extras to the same .venv
+# (either can come first).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo default-model livec-model test lint bench image clean
+.PHONY: venv core demo default-model livec-model test lint docs dist bench image clean
 
+core: $(VENV)/.core
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements/train-no-deps.txt
+$(VENV)/.core: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.core requirements/train-no-deps.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
 	$(BIN)/python -m pip install --quiet --no-deps -r requirements/train-no-deps.txt
 	touch $@
 
-# Score the example photos committed to the repo with the bundled default model.
-demo: venv
+$(VENV)/.docs: $(VENV)/.core
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $@
+
+# Score the example photos committed to the repo with the bundled default model (core only).
+demo: core
 	$(BIN)/photoscore score examples/ --output build/demo/scores.json
 	$(BIN)/photoscore rank examples/ --html build/demo/sheet.html
 
@@ -35,6 +46,16 @@ test: venv
 lint: venv
 	$(BIN)/ruff check src tests scripts recipes
 	$(BIN)/ruff format --check src tests scripts recipes
+
+# The docs site into build/site (no network needed).
+docs: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
+
+# The sdist and wheel into dist/, checked as PyPI would check them.
+dist: venv
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist
+	$(BIN)/twine check --strict dist/*
 
 bench: venv
 	$(BIN)/python scripts/benchmark_score.py

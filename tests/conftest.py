@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import importlib.util
 import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -128,7 +130,9 @@ def make_blur_set(folder: Path, scenes: tuple[str, ...], crops: int, seed: int) 
 
 class PhotoServer:
     """A loopback HTTP server of the ``photo_dir`` photos: ``/photos/NAME``, ``/slow/NAME`` (0.5 s late),
-    ``/hang/NAME`` (answers after 10 s), ``/flaky/NAME`` (503 the first time), anything else 404.
+    ``/hang/NAME`` (answers after 10 s), ``/flaky/NAME`` (503 the first time), ``/trickle/NAME`` and
+    ``/trickle-head/NAME`` (a byte every 50 ms for 10 s, in the body or in a header),
+    ``/metadata-redirect/NAME`` (302 to the cloud metadata address 169.254.169.254), anything else 404.
     ``requests`` counts the requests per path."""
 
     def __init__(self, folder: Path):
@@ -141,6 +145,14 @@ class PhotoServer:
                 server.requests[self.path] += 1
                 kind, _, name = urlsplit(self.path).path.strip("/").partition("/")
                 file = server.folder / name
+                if kind == "metadata-redirect":
+                    self.send_response(302)
+                    self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                    self.end_headers()
+                    return
+                if kind in ("trickle", "trickle-head"):
+                    self.trickle(kind == "trickle-head")
+                    return
                 if kind == "hang":
                     time.sleep(10)
                 elif kind == "slow":
@@ -159,6 +171,21 @@ class PhotoServer:
                 with contextlib.suppress(OSError):  # the client gave up waiting
                     self.wfile.write(data)
 
+            def trickle(self, in_headers: bool) -> None:
+                """A byte every 50 ms for 10 s, in a header or in a body of 1,000 bytes."""
+                self.send_response(200)
+                if in_headers:
+                    self.flush_headers()
+                    self.wfile.write(b"X-Slow: ")
+                else:
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                with contextlib.suppress(OSError):  # the client gave up
+                    for _ in range(200):
+                        self.wfile.write(b"a")
+                        self.wfile.flush()
+                        time.sleep(0.05)
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -174,3 +201,12 @@ def photo_server(photo_dir: Path) -> Iterator[PhotoServer]:
     yield server
     server.httpd.shutdown()
     server.httpd.server_close()
+
+
+def load_script(name: str) -> ModuleType:
+    """A script of scripts/ as a module, for tests that make the same photo variants it measures with."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("torch")
+
 import dataclasses
 import logging
 import socket
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 from skimage import data as skimage_data

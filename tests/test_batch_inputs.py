@@ -113,3 +113,52 @@ def test_the_command_line_loads_without_ray():
     code = "import sys, photoscore.cli; print(sorted({'ray', 'pyarrow'} & {m.split('.')[0] for m in sys.modules}))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_rerun_with_a_changed_pass_through_column_is_refused_naming_it(tmp_path: Path):
+    """The fingerprint used to cover only paths and listings: a rerun after a price changed mixed old and
+    new values in one dataset, and a changed type made it unreadable. Every column is pinned now."""
+    shutil.copy(REPO / "examples" / "coffee.jpg", tmp_path)
+    shutil.copy(REPO / "examples" / "rocket.jpg", tmp_path)
+    model = write_colour_model(tmp_path / "m.onnx")
+    manifest, out = tmp_path / "photos.csv", str(tmp_path / "out")
+    manifest.write_text("path,listing,price\ncoffee.jpg,a,100\nrocket.jpg,a,200\n")
+    options = JobOptions(listing_column="listing")
+    BatchJob.prepare(str(manifest), out, [model], options)
+    BatchJob.prepare(str(manifest), out, [model], options)  # the same input: accepted
+    manifest.write_text("path,listing,price\ncoffee.jpg,a,100\nrocket.jpg,a,250\n")
+    with pytest.raises(JobError, match=r"other input column\(s\) price \(values changed\): a rerun"):
+        BatchJob.prepare(str(manifest), out, [model], options)
+    manifest.write_text("path,listing,price,note\ncoffee.jpg,a,cheap,x\nrocket.jpg,a,200,y\n")
+    with pytest.raises(JobError, match=r"input column\(s\) price \(type changed\), note \(added\)"):
+        BatchJob.prepare(str(manifest), out, [model], options)
+
+
+def test_an_unusable_out_is_refused_at_the_start_with_the_reason(tmp_path: Path):
+    """`--out photos/` (a folder of other files) used to run the whole job and then crash in the summary,
+    leaving a dataset nothing could read; a file or a place that cannot be written gave tracebacks."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(REPO / "examples" / "coffee.jpg", photos)
+    model = write_colour_model(tmp_path / "m.onnx")
+    with pytest.raises(
+        JobError, match=r"photos already holds files of no photoscore batch job \(coffee.jpg\)"
+    ):
+        BatchJob.prepare(str(photos), str(photos), [model], JobOptions())
+    with pytest.raises(JobError, match=r"m.onnx is a file: --out needs a folder"):
+        BatchJob.prepare(str(photos), str(tmp_path / "m.onnx"), [model], JobOptions())
+    with pytest.raises(JobError, match=r"m.onnx/out: cannot use it as --out"):
+        BatchJob.prepare(str(photos), str(tmp_path / "m.onnx" / "out"), [model], JobOptions())
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "_photoscore_batch.json").write_text("{not json")
+    with pytest.raises(JobError, match="not a photoscore batch job file"):
+        BatchJob.prepare(str(photos), str(tmp_path / "bad"), [model], JobOptions())
+    result = CliRunner().invoke(app, ["batch", str(photos), "--out", str(photos), "-m", str(model)])
+    assert result.exit_code == 2 and "--out needs a new or empty folder" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_manifest_with_a_column_twice_is_refused(tmp_path: Path):
+    (tmp_path / "m.csv").write_text("path,path,listing\na.jpg,b.jpg,x\n")
+    with pytest.raises(InputError, match=r"column\(s\) path appear more than once; keep one of each"):
+        read_input(str(tmp_path / "m.csv"))

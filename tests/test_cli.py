@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -117,6 +118,15 @@ def test_without_a_bundled_model_the_error_says_so(tmp_path, monkeypatch):
         registry.default_model()
 
 
+def test_version_in_the_command_and_the_model_list(tmp_path):
+    from photoscore import __version__
+
+    assert photoscore("--version").stdout == f"photoscore {__version__}\n"
+    env = {**os.environ, "PHOTOSCORE_MODEL_DIR": str(tmp_path)}
+    assert photoscore("models", "list", env=env).stdout.startswith(f"photoscore {__version__}\n")
+    assert json.loads(photoscore("models", "list", "--json", env=env).stdout)["photoscore"] == __version__
+
+
 def test_models_list_shows_installed_cards_and_known_models(tmp_path, colour_model):
     colour_model("my-model")
     env = {"PATH": "/usr/bin:/bin", "PHOTOSCORE_MODEL_DIR": str(tmp_path), "HOME": str(tmp_path)}
@@ -134,6 +144,7 @@ def test_models_list_shows_installed_cards_and_known_models(tmp_path, colour_mod
 
 
 def test_models_list_shows_a_cards_licence(tmp_path, colour_model):
+    pytest.importorskip("torch")
     from photoscore.scoring.onnx_model import OnnxNimaModel
     from photoscore.training.export import replace_card
 

@@ -7,11 +7,14 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from hostile_images import rgb_png
 from PIL import Image
 
 # Root reads any folder whatever its mode; without these capabilities it obeys the mode like any user.
@@ -129,3 +132,164 @@ def test_max_pixels_refuses_a_large_photo_and_scores_the_rest(photo_dir, colour_
     rows = {Path(r["path"]).name: r for r in json.loads(run.stdout)}
     assert rows["small.png"]["error"] is None and rows["small.png"]["mean_score_prediction"] is not None
     assert "400x300 = 120,000, more than photoscore's limit of 10,000" in rows["large.png"]["error"]
+
+
+def test_a_fifo_named_as_a_photo_gets_its_row_instead_of_hanging(photo_dir, colour_model, tmp_path):
+    """Reading a FIFO waits for a writer forever; `score` and `rank --manifest` refuse it from its kind."""
+    photos = copy_photos(photo_dir, tmp_path / "listing")
+    fifo = tmp_path / "listing" / "pipe.jpg"
+    os.mkfifo(fifo)
+    run = photoscore("score", photos[0], fifo, photos[1], "-m", colour_model(), "--json")
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(run.stdout)
+    assert [r["error"] for r in rows] == [None, "not a regular file (a named pipe (FIFO)); refused", None]
+    manifest = tmp_path / "listings.csv"
+    manifest.write_text("listing_id,path\nA,listing/coffee.jpg\nA,listing/pipe.jpg\n")
+    ranked = photoscore("rank", "--manifest", manifest, "-m", colour_model())
+    assert ranked.returncode == 0, ranked.stderr
+    assert "pipe.jpg: not a regular file (a named pipe (FIFO)); refused" in ranked.stdout
+
+
+def test_the_first_ctrl_c_stops_the_decoding_threads(colour_model, tmp_path):
+    """Interrupted while photos decode ahead, `score` ends at once: photos queued for decoding are
+    dropped and the one decoding stops, instead of all of them being decoded first."""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    for index in range(40):
+        (folder / f"{index:02}.png").write_bytes(rgb_png(4000, 3000))
+    args = ["score", folder, "-m", colour_model(), "--workers", "1", "--batch-size", "8"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "photoscore", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    process.stdout.readline()  # the first batch is scored: the next 17 photos are decoding or queued
+    process.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    try:
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    assert time.monotonic() - start < 1.5
+    assert process.returncode != 0
+
+
+def test_a_file_name_that_is_not_utf8_is_written_by_every_writer(photo_dir, colour_model, tmp_path):
+    """``caf\\xe9.jpg`` (Latin-1 bytes) used to be scored and then lost when the output was written
+    (UnicodeEncodeError: surrogates not allowed). Every writer now keeps the name's bytes."""
+    folder = tmp_path / "listing"
+    copy_photos(photo_dir, folder, ("coffee",))
+    latin = os.fsdecode(bytes(folder) + b"/caf\xe9.jpg")
+    shutil.copy(photo_dir / "rocket.jpg", latin)
+    model = colour_model()
+    for suffix in (".json", ".jsonl", ".csv"):
+        out = tmp_path / f"out{suffix}"
+        run = photoscore("score", folder, "-m", model, "-o", out)
+        assert run.returncode == 0, run.stderr
+        text = out.read_bytes().decode("utf-8", "surrogateescape")
+        assert latin in text and not out.with_name(out.name + ".partial").exists()
+        assert "caf\\udce9.jpg" in run.stdout  # the terminal line shows the byte escaped
+    rows = json.loads((tmp_path / "out.json").read_bytes().decode("utf-8", "surrogateescape"))
+    assert [r["path"] for r in rows] == [latin, str(folder / "coffee.jpg")]
+    printed = subprocess.run(
+        [sys.executable, "-m", "photoscore", "score", folder, "-m", model, "--json"], capture_output=True
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert os.fsencode(latin) in printed.stdout
+    sheet = tmp_path / "sheet.html"
+    ranked = photoscore("rank", folder, "-m", model, "--html", sheet)
+    assert ranked.returncode == 0, ranked.stderr
+    assert sheet.read_bytes().endswith(b"</html>\n") and b"caf\xe9.jpg" in sheet.read_bytes()
+
+
+def test_right_to_left_overrides_in_a_name_are_shown_escaped(photo_dir, colour_model, tmp_path):
+    """U+202E would show ``exe.jpg`` as ``gpj.exe`` on a terminal: it is printed as ``\\u202e``."""
+    copy_photos(photo_dir, tmp_path / "l", ("coffee",))
+    shutil.copy(photo_dir / "rocket.jpg", tmp_path / "l" / "a\u202egpj.exe.jpg")
+    run = photoscore("score", tmp_path / "l", "-m", colour_model())
+    assert run.returncode == 0, run.stderr
+    assert "a\\u202egpj.exe.jpg" in run.stdout and "\u202e" not in run.stdout
+
+
+def test_a_killed_rank_leaves_the_previous_contact_sheet_whole(photo_dir, colour_model, tmp_path):
+    """`rank --html` wrote the sheet in place: a SIGTERM mid-run replaced a whole sheet with a half one.
+    It is now written beside its target and renamed at the end, as `score -o` is."""
+    for listing in range(20):
+        copy_photos(photo_dir, tmp_path / "listings" / f"l{listing:02}")
+    sheet = tmp_path / "sheet.html"
+    sheet.write_text("<html>the previous, whole sheet</html>\n")
+    args = ["rank", tmp_path / "listings", "-r", "-m", colour_model(), "--html", sheet, "--workers", "1"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "photoscore", *map(str, args)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    process.stdout.readline()  # the first listing is ranked and in the sheet being written
+    process.terminate()
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGTERM
+    assert sheet.read_text() == "<html>the previous, whole sheet</html>\n"
+    finished = photoscore("rank", tmp_path / "listings", "-r", "-m", colour_model(), "--html", sheet)
+    assert finished.returncode == 0 and sheet.read_text().endswith("</html>\n")
+    assert sheet.read_text().count("<section") == 20
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_scoring(photo_dir, colour_model, tmp_path):
+    """`-o afile/out.json` claimed an unfinished run; `-o folder.json` scored everything, then failed with
+    IsADirectoryError. Both are refused at the start with the reason, and so are --html and --out."""
+    photos = copy_photos(photo_dir, tmp_path / "photos")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "folder.json").mkdir()
+    model = colour_model()
+    cases = [
+        (
+            ["score", photos[0], "-o", tmp_path / "afile" / "out.json"],
+            f"{tmp_path / 'afile'} is a file, not a folder",
+        ),
+        (
+            ["score", photos[0], "-o", tmp_path / "folder.json"],
+            "folder.json is a folder: -o needs a file name",
+        ),
+        (["rank", photos[0], "--html", tmp_path / "folder.json"], "is a folder: --html needs a file name"),
+        (
+            ["normalizer", "fit", *photos, "--out", tmp_path / "afile" / "n.json"],
+            "afile is a file, not a folder",
+        ),
+    ]
+    for args, message in cases:
+        run = photoscore(*args, "-m", model)
+        assert run.returncode == 2, run.stderr
+        assert message in run.stderr and "Scored" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_odd_arguments_and_manifests_get_clear_words(photo_dir, colour_model, tmp_path):
+    """Huge weights summed to infinity and failed deep inside; a manifest with two path columns gave a
+    KeyError; a photo listed three times in a listing was ranked 1, 1, 1 without a word."""
+    copy_photos(photo_dir, tmp_path)
+    model_a, model_b = colour_model(), colour_model(name="other", seed=3)
+    weighted = photoscore(
+        "score",
+        tmp_path / "coffee.jpg",
+        "-m",
+        model_a,
+        "-m",
+        model_b,
+        "--model-weights",
+        "1e308,1e308",
+        "--json",
+    )
+    assert weighted.returncode == 0, weighted.stderr
+    assert json.loads(weighted.stdout)[0]["error"] is None
+    (tmp_path / "twice.csv").write_text("listing_id,path,path\nA,coffee.jpg,rocket.jpg\n")
+    twice = photoscore("rank", "--manifest", tmp_path / "twice.csv", "-m", model_a)
+    assert twice.returncode == 2 and "column path appears more than once; keep one" in twice.stderr
+    (tmp_path / "thrice.csv").write_text(
+        "listing_id,path\nA,coffee.jpg\nA,coffee.jpg\nA,coffee.jpg\nA,rocket.jpg\n"
+    )
+    thrice = photoscore("rank", "--manifest", tmp_path / "thrice.csv", "-m", model_a)
+    assert thrice.returncode == 0, thrice.stderr
+    assert (
+        "coffee.jpg is listed 3 times in listing A; each row is scored and ranked (with equal ranks)"
+        in " ".join(thrice.stderr.split())
+    )

@@ -11,6 +11,8 @@ import pytest
 from PIL import Image
 from test_cli import photoscore
 
+from photoscore.review.rooms import ROOMS
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 
@@ -46,15 +48,7 @@ def test_review_writes_photos_and_listings_with_checks_reasons_and_order(listing
     assert photos["broken.jpg"]["error"] and photos["broken.jpg"]["position"] is None
     for record in photos.values():
         if record["error"] is None:
-            assert record["room"] in {
-                "bathroom",
-                "bedroom",
-                "kitchen",
-                "living_room",
-                "dining_room",
-                "exterior",
-                "other",
-            }
+            assert record["room"] in ROOMS
             assert 0 < record["room_probability"] <= 1
             assert (record["width"], record["height"]) == Image.open(record["path"]).size
             assert len(record["phash"]) == 16
@@ -93,10 +87,8 @@ def test_a_preset_judges_size_orientation_and_the_listing(listing, tmp_path):
     result = json.loads(run.stdout)
     photos = by_name(result["photos"])
     size = photos["coffee.jpg"]["checks"]["size"]
-    assert size["verdict"] == "fail" and (size["value"], size["threshold"]) == (
-        400,
-        683,
-    )  # the short edge falls shortest
+    # The short edge falls shortest: 400 of 683.
+    assert size["verdict"] == "fail" and (size["value"], size["threshold"]) == (400, 683)
     assert "1024x683" in " ".join(photos["coffee.jpg"]["reasons"])
     assert photos["portrait.jpg"]["checks"]["orientation"]["verdict"] == "fail"
     listing_result = result["listings"][0]

@@ -87,3 +87,20 @@ def test_missing_config_file(tmp_path):
 @pytest.mark.parametrize("path", REPO_CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_shipped_configs_load(path):
     assert isinstance(load_config(path), TrainConfig)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("learning_rate_dense", "Infinity", "learning_rate_dense: Input should be a finite number"),
+        ("learning_rate_all", "NaN", "learning_rate_all: Input should be a finite number"),
+        ("image_size", "60000", "image_size: Input should be less than or equal to 2048"),
+        ("train_resize_ratio", "1e6", "train_resize_ratio: Input should be less than or equal to 4"),
+    ],
+)
+def test_absurd_numbers_are_refused_when_the_config_is_read(tmp_path, key, value, message):
+    """These passed validation and failed later with a NaN loss or a MemoryError traceback."""
+    path = tmp_path / "config.json"
+    path.write_text(f'{{"{key}": {value}}}')
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)

@@ -109,3 +109,8 @@ def test_two_real_models_of_different_sizes_score_real_photos_together(real_mode
     assert sorted(r.rank for r in ranking.results) == [1, 2, 3, 4]
     assert ranking.cover is ranking.results[0]
     assert [r.normalized_score for r in (ranking.results[0], ranking.results[-1])] == [1.0, 0.0]
+
+
+def test_huge_weights_do_not_overflow_their_sum():
+    assert model_weights([1e308, 1e308], 2).tolist() == [0.5, 0.5]
+    assert model_weights([1e308, 0.0], 2).tolist() == [1.0, 0.0]

@@ -202,6 +202,7 @@ def test_cli_nothing_scored_exits_1_with_a_report(tmp_path, colour_model) -> Non
 
 
 def test_livec_subset_with_a_real_model(tmp_path, livec_dir) -> None:
+    pytest.importorskip("torch")
     from photoscore.training.export import build_and_export
 
     model, _ = build_and_export(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("torch")
+
 import json
 import subprocess
 import sys
 
 import numpy as np
-import pytest
 import torch
 
 from photoscore.distribution import mean_score, std_score

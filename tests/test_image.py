@@ -8,6 +8,10 @@ folder) or ``--network host`` with ``serve --host 127.0.0.1 --port PORT`` instea
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("httpx")
+
 import fnmatch
 import json
 import os
@@ -26,14 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import pytest
 
 from photoscore.scoring.registry import DEFAULT_MODEL_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = os.environ.get("PHOTOSCORE_IMAGE", "")
 DOCKER = os.environ.get("PHOTOSCORE_DOCKER", "docker")
-MAX_IMAGE_BYTES = 450_000_000
+# 600 MB measured with the review in the core: OpenCV (its tilt check) is 173 MB of it.
+MAX_IMAGE_BYTES = 650_000_000
 TOLERANCE = 1e-6 + 1e-12  # scores are written with 6 decimals
 API_KEY = "image-test-key"
 
@@ -194,6 +198,13 @@ def test_build_context_holds_what_the_images_copy_and_nothing_else() -> None:
         "src/photoscore/server/static/index.html",
     ]:
         assert (REPO / path).is_file() and not excluded(path, patterns), path
+
+
+def test_the_wheel_stage_copies_every_file_the_build_reads() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    copied = {source for copy in stage("wheel").all("COPY") for source in copy.split()[:-1]}
+    for path in [project["readme"], *project["license-files"], "pyproject.toml", "src"]:
+        assert path in copied, f"the wheel stage does not COPY {path}"
 
 
 # --- A built image, in real containers ---------------------------------------------------------------

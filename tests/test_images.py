@@ -9,6 +9,7 @@ import pickle
 import struct
 import subprocess
 import sys
+import threading
 import time
 import warnings
 import zlib
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from hostile_images import deep_grey_png
+from hostile_images import deep_grey_png, noise_png, scan_bomb_jpeg
 from PIL import Image
 from skimage import data
 
@@ -478,7 +479,7 @@ def test_permission_error_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     def denied(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(images, "open", denied, raising=False)
+    monkeypatch.setattr(images, "open_regular_file", denied)
     assert _error(tmp_path / "locked.jpg") == "permission denied"
 
 
@@ -572,7 +573,7 @@ def test_decode_plan_reads_the_header_and_the_reduced_jpeg_size(photo_2mp: Path,
     jpeg = plan_decode_bytes(photo_2mp.read_bytes(), "a.jpg", min_size=(224, 224))
     assert (jpeg.format, jpeg.mode, jpeg.size, jpeg.pixels) == ("JPEG", "RGB", (1800, 1200), 2_160_000)
     assert jpeg.decoded_size == load_image(photo_2mp, min_size=(224, 224)).size == (450, 300)
-    assert jpeg.memory == 450 * 300 * 4
+    assert jpeg.memory == 450 * 300 * 7  # decoded to RGB (3 bytes a pixel), then copied into Pillow (4)
     png = plan_decode_bytes(deep_grey_png(2000, 1000), "deep.png", min_size=(224, 224))
     assert (png.mode, png.size, png.decoded_size, png.memory) == ("I;16", (2000, 1000), (2000, 1000), 10**7)
     for payload, reason in ((b"", "empty file"), (b"<html>", "not an image")):
@@ -622,3 +623,132 @@ def test_image_error_survives_pickling() -> None:
         "empty file (0 bytes)",
         "a/b.jpg: empty file (0 bytes)",
     )
+
+
+# --- inputs that would take minutes or hang ----------------------------------------------------------
+
+
+def test_a_progressive_jpeg_scan_bomb_is_refused_from_its_markers(tmp_path: Path) -> None:
+    """A 2000x2000 JPEG repeating one AC scan 3,000 times (90 KB) takes seconds to decode (minutes at
+    8000x8000 with 10,000 copies); it is refused from the marker count, without decoding."""
+    bomb = tmp_path / "bomb.jpg"
+    bomb.write_bytes(scan_bomb_jpeg(2000, 2000, 3000))
+    start = time.monotonic()
+    with pytest.raises(ImageError) as caught:
+        load_image(bomb, min_size=(224, 224))
+    assert time.monotonic() - start < 0.5
+    assert caught.value.reason == (
+        f"a JPEG of 3,010 scans, more than photoscore's limit of {images.MAX_JPEG_SCANS} (photos have "
+        "about 10; so many make decoding take minutes)"
+    )
+    with pytest.raises(ImageError, match="3,010 scans"):
+        load_image_bytes(bomb.read_bytes(), "bomb.jpg", (224, 224))
+
+
+def test_scans_are_counted_from_the_markers_not_from_a_thumbnail(tmp_path: Path) -> None:
+    """A progressive photo has its 10 scans; an EXIF thumbnail's scan markers, inside a header segment,
+    are skipped; a baseline JPEG has one."""
+    thumb = io.BytesIO()
+    Image.fromarray(CHELSEA[:64, :64]).save(thumb, "JPEG", progressive=True)
+    exif = Image.Exif()
+    exif[0x010F] = "camera"
+    photo = io.BytesIO()
+    Image.fromarray(CHELSEA).save(photo, "JPEG", progressive=True, exif=exif.tobytes() + thumb.getvalue())
+    assert images.count_jpeg_scans(io.BytesIO(photo.getvalue())) == 10
+    baseline = io.BytesIO()
+    Image.fromarray(CHELSEA).save(baseline, "JPEG")
+    assert images.count_jpeg_scans(io.BytesIO(baseline.getvalue())) == 1
+    assert images.count_jpeg_scans(io.BytesIO(scan_bomb_jpeg(64, 64, 95))) == 105
+    path = tmp_path / "p.jpg"
+    path.write_bytes(photo.getvalue())
+    assert load_image(path).size == (451, 300)
+
+
+def test_setting_stop_ends_a_decode_at_its_next_read() -> None:
+    """A 36 MB PNG of noise takes a few tenths of a second to decode; with ``stop`` set 0.05 s in,
+    decoding ends with DecodeStopped at its next read."""
+    data_ = noise_png(4000, 3000)
+    start = time.monotonic()
+    load_image_bytes(data_, "noise.png", (224, 224))
+    full = time.monotonic() - start
+    stop = threading.Event()
+    threading.Timer(0.05, stop.set).start()
+    start = time.monotonic()
+    with pytest.raises(images.DecodeStopped, match=r"noise\.png: decoding stopped"):
+        load_image_bytes(data_, "noise.png", (224, 224), stop=stop)
+    assert time.monotonic() - start < 0.05 + full / 3
+
+
+def test_a_fifo_is_refused_without_opening_it(tmp_path: Path) -> None:
+    """Opening a FIFO for reading blocks until a writer comes; it is refused from its kind instead."""
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    with pytest.raises(ImageError) as caught:
+        load_image(fifo)
+    assert time.monotonic() - start < 1
+    assert caught.value.reason == "not a regular file (a named pipe (FIFO)); refused"
+    with pytest.raises(ImageError, match="not a regular file \\(a character device\\)"):
+        load_image("/dev/zero")
+
+
+def test_the_plan_of_a_progressive_jpeg_counts_its_coefficients(tmp_path: Path) -> None:
+    """A progressive JPEG's decoder keeps every DCT coefficient of the image, whatever the scaling: a
+    3000x3000 4:4:4 photo takes about 54 MB to decode to 224 px, where the plan said 0.6 MB."""
+    ramp = np.linspace(0, 255, 3000, dtype=np.uint8)
+    pixels = np.stack([*np.meshgrid(ramp, ramp[::-1]), np.full((3000, 3000), 90, np.uint8)], -1)
+    for progressive in (True, False):
+        path = tmp_path / f"p{progressive}.jpg"
+        Image.fromarray(pixels).save(path, progressive=progressive, subsampling=0, quality=90)
+        plan = plan_decode_bytes(path.read_bytes(), path.name, (224, 224))
+        code = (
+            "def hwm(): return int([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])\n"
+            "from photoscore.images import load_image\n"
+            f"before = hwm(); load_image({str(path)!r}, (224, 224)); print((hwm() - before) * 1024)"
+        )
+        grown = int(subprocess.check_output([sys.executable, "-c", code]))
+        if progressive:
+            assert plan.coefficient_bytes == 375 * 375 * 3 * 128
+            assert 0.9 * grown <= plan.memory <= 1.3 * grown, (plan.memory, grown)
+        else:
+            assert plan.coefficient_bytes == 0 and grown < 16 * 2**20
+
+
+def test_a_jpeg_cut_short_with_an_end_marker_is_an_error(tmp_path: Path) -> None:
+    """Cut to 30% with FFD9 appended, a JPEG used to decode with its lower part grey (and score); a tiny
+    file whose header says 1000x60000 too. libjpeg's corrupt-data warnings are errors now."""
+    photo = io.BytesIO()
+    Image.fromarray(data.coffee()).save(photo, "JPEG", quality=90)
+    whole = photo.getvalue()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(whole[: len(whole) * 3 // 10] + b"\xff\xd9")
+    with pytest.raises(ImageError) as caught:
+        load_image(cut, (224, 224))
+    assert caught.value.reason == (
+        "truncated or corrupt image data (ValueError: Corrupt JPEG data: premature end of data segment)"
+    )
+    tall = io.BytesIO()
+    Image.new("RGB", (1000, 16), (90, 120, 200)).save(tall, "JPEG")
+    header = bytearray(tall.getvalue())
+    sof = header.index(b"\xff\xc0")
+    header[sof + 5 : sof + 7] = (60000).to_bytes(2, "big")  # the height in the frame header
+    with pytest.raises(ImageError, match="premature end of data segment"):
+        load_image_bytes(bytes(header), "tall.jpg")
+    assert np.asarray(load_image_bytes(whole, "whole.jpg")).shape == (400, 600, 3)
+
+
+def test_jpegs_decode_to_the_same_pixels_as_pillows_decoder() -> None:
+    """The strict decoder uses the DCT scaling Pillow's draft picks: identical pixels, scores unchanged."""
+    source = Image.fromarray(data.coffee()).resize((1801, 1203))
+    for options in ({}, {"subsampling": 0}, {"progressive": True}):
+        for mode in ("RGB", "L"):
+            buffer = io.BytesIO()
+            source.convert(mode).save(buffer, "JPEG", quality=85, **options)
+            for size in ((224, 224), None):
+                reference = Image.open(io.BytesIO(buffer.getvalue()))
+                if size:
+                    reference.draft("RGB", size)
+                expected = np.asarray(reference.convert("RGB"))
+                assert np.array_equal(
+                    np.asarray(load_image_bytes(buffer.getvalue(), "p.jpg", size)), expected
+                )

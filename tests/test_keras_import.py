@@ -7,6 +7,11 @@ Keras-dependent tests skip where Keras is not installed (it is a dev dependency)
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("h5py")
+
 import dataclasses
 import os
 import urllib.error
@@ -17,7 +22,6 @@ from typing import Any
 
 import h5py
 import numpy as np
-import pytest
 import torch
 import typer
 from PIL import Image

@@ -9,7 +9,6 @@ from pydantic import ValidationError
 
 from photoscore.preprocess import Preprocessing
 from photoscore.scoring.engine import Scorer
-from photoscore.training.data import train_transform
 
 from conftest import write_colour_model
 
@@ -69,6 +68,9 @@ def test_inconsistent_crop_settings_are_refused(fields, message):
 
 
 def test_training_crops_are_native_windows_anywhere_and_sometimes_mirrored():
+    pytest.importorskip("torch")
+    from photoscore.training.data import train_transform
+
     photo = coordinate_photo(500)
     transform = train_transform(crop_prep(), augmentation="crop_flip", resize_ratio=256 / 224)
     corners, mirrored = set(), 0

@@ -4,7 +4,6 @@ scripts/measure_duplicates.py, which measures the rule on thousands of such pair
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import shutil
 from pathlib import Path
@@ -26,6 +25,8 @@ from photoscore.review.duplicates import (
 from photoscore.review.photo import PhotoView
 from photoscore.review.rooms import RoomModel
 
+from conftest import load_script
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 DISTINCT = ("astronaut", "chelsea", "coffee", "rocket")
@@ -44,16 +45,7 @@ LIVE_LOOKALIKES = (("178.webp", "21.webp"), ("856.jpg", "863.jpg"), ("834.jpg", 
 LIVE_RETAKES = (("625.jpg", "626.jpg"), ("824.jpg", "825.jpg"))
 
 
-def _measure_script():
-    spec = importlib.util.spec_from_file_location(
-        "measure_duplicates", REPO / "scripts" / "measure_duplicates.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TRANSFORMS = _measure_script().TRANSFORMS
+TRANSFORMS = load_script("measure_duplicates").TRANSFORMS
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,8 @@ from PIL import Image
 from photoscore.images import load_photo, load_photo_bytes
 from photoscore.review import tilt
 from photoscore.review.photo import PhotoView
+
+from conftest import load_script
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # LIVE photos of buildings, a window, a wardrobe and a corridor, level as taken.
@@ -24,17 +25,7 @@ def view_of(image: Image.Image) -> PhotoView:
     return PhotoView(load_photo_bytes(buffer.getvalue(), "variant.jpg", (500, 500)))
 
 
-def turned(image: Image.Image, angle: float) -> Image.Image:
-    """Turned ``angle`` degrees counter-clockwise and cropped to the centre so no corner is blank."""
-    width, height = image.size
-    a = math.radians(abs(angle))
-    scale = min(
-        width / (width * math.cos(a) + height * math.sin(a)),
-        height / (width * math.sin(a) + height * math.cos(a)),
-    )
-    w, h = int(width * scale), int(height * scale)
-    left, top = (width - w) // 2, (height - h) // 2
-    return image.rotate(angle, resample=Image.Resampling.BICUBIC).crop((left, top, left + w, top + h))
+turned = load_script("measure_review_checks").rotate_and_crop
 
 
 @pytest.fixture

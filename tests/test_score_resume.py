@@ -168,3 +168,88 @@ def test_jsonl_output_and_resume_without_a_partial_file(photo_dir, colour_model,
     assert not out.with_name("scores.jsonl.partial").exists()
     no_output = photoscore("score", photo_dir, "-m", model, "--resume")
     assert no_output.returncode == 2 and "give -o" in no_output.stderr
+
+
+def test_a_second_run_on_a_partial_file_in_use_is_refused(listings, tmp_path):
+    """Two `--resume` runs at once gave 984 rows for 600 photos. The run writing the partial file holds
+    its lock: a second run, with or without --resume, is refused at once and the file is untouched."""
+    listings = Path(shutil.copytree(listings, tmp_path / "listings"))
+    out = tmp_path / "scores.json"
+    partial = out.with_name(out.name + ".partial")
+    args = [listings, "-r", "--batch-size", "1", "--workers", "1", "-o", out]
+    kill_part_way(["score", *args], partial, rows=10)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "photoscore", "score", *map(str, args), "--resume"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while rows_in(partial) < 20 and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        first.send_signal(signal.SIGSTOP)  # paused, still holding the file, while the second run tries
+        assert first.poll() is None, "the first run ended before the second started"
+        held = partial.read_bytes()
+        for extra in (["--resume"], []):
+            second = photoscore("score", *args, *extra)
+            assert second.returncode == 2, second.stderr
+            assert f"{partial} is in use by another photoscore run that is still going" in second.stderr
+        assert partial.read_bytes() == held
+    finally:
+        first.send_signal(signal.SIGCONT)
+        _, stderr = first.communicate(timeout=240)
+    assert first.returncode == 0, stderr
+    records = read_output(out)
+    assert len(records) == LISTINGS * PHOTOS_PER_LISTING
+    assert len({r["path"] for r in records}) == len(records)
+
+
+def test_the_lock_is_let_go_when_the_run_is_removed(tmp_path):
+    partial = tmp_path / "o.json.partial"
+    run = PartialRun.start(partial, {"a": 1})
+    with pytest.raises(PartialFileError, match="in use by another photoscore run"):
+        PartialRun.resume(partial, {"a": 1}, [])
+    run.remove()
+    PartialRun.start(partial, {"a": 1}).remove()
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ('{"path": "photos/p0.jpg", "mean": 5.0}', "image_id missing or not text"),
+        (
+            '{"path": "photos/p0.jpg", "image_id": "p0", "mean": "abc", "std": 1, "distribution": null, '
+            '"models": {}, "error": null}',
+            "mean missing or not a finite number",
+        ),
+        (
+            '{"path": "photos/p0.jpg", "image_id": "p0", "mean": NaN, "std": 1, "distribution": null, '
+            '"models": {}, "error": null}',
+            "mean missing or not a finite number",
+        ),
+        (
+            '{"path": "photos/p0.jpg", "image_id": "p0", "mean": 5, "std": 1, "distribution": [1, "x"], '
+            '"models": {}, "error": null}',
+            "distribution missing or not a list of finite numbers",
+        ),
+    ],
+)
+def test_tampered_rows_are_a_partial_file_error(tmp_path, row, problem):
+    """Rows edited by hand gave KeyError, ValueError or TypeError, and a NaN mean was written as bare NaN
+    (not JSON); each is now a PartialFileError naming the line and what is wrong."""
+    path = tmp_path / "out.json.partial"
+    path.write_text('{"format": "photoscore partial scores 1", "settings": {}}\n' + row + "\n")
+    with pytest.raises(PartialFileError, match=rf"line 2: not a result row \({problem}\)"):
+        PartialRun.resume(path, {}, ["photos/p0.jpg"])
+    path.write_text('{"format": "photoscore partial scores 1", "settings": 5}\n')
+    with pytest.raises(PartialFileError, match="not a partial file of photoscore score"):
+        PartialRun.resume(path, {}, ["photos/p0.jpg"])
+
+
+def test_a_score_that_is_not_a_number_is_written_as_null():
+    from photoscore.scoring.output import result_record
+
+    record = result_record(ScoreResult("a", "a.jpg", float("nan"), 1.0, [float("inf")] * 10), ["m"])
+    assert record["mean_score_prediction"] is None and record["distribution"] == [None] * 10
+    assert "NaN" not in json.dumps(record)

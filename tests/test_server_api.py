@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
 import asyncio
 import subprocess
 import sys
@@ -9,9 +14,9 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from server_helpers import load_test_script, running_server, uploads
 
+from photoscore import __version__
 from photoscore.scoring.engine import Scorer
 from photoscore.scoring.output import result_record
 from photoscore.server.batcher import MicroBatcher
@@ -205,7 +210,7 @@ def test_models_probes_docs_and_page(server):
     assert models["ensemble"] == "distribution"
     assert [(m["name"], m["weight"]) for m in models["models"]] == [("colour", 0.5), ("wide", 0.5)]
     assert models["models"][1]["card"]["preprocessing"]["input_size"] == [48, 40]
-    assert httpx.get(f"{server}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{server}/healthz").json() == {"status": "ok", "version": __version__}
     ready = httpx.get(f"{server}/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     paths = httpx.get(f"{server}/openapi.json").json()["paths"]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("torch")
+
 import csv
 import json
 import logging
@@ -13,7 +17,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from photoscore.labels import read_labels, split_labels

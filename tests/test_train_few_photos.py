@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("torch")
+
 import json
 import logging
 import subprocess
@@ -9,7 +13,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image, ImageFilter
 from skimage import data
 

@@ -29,8 +29,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 @contextmanager
 def atomic_open(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
-    """A UTF-8 text file that replaces ``path`` only when the block ends without error."""
-    with atomic_path(path) as temp, temp.open("w", encoding="utf-8", newline="\n") as file:
+    """A UTF-8 text file that replaces ``path`` only when the block ends without error. File names that
+    are not valid UTF-8 (held as surrogate escapes) are written as their original bytes."""
+    with (
+        atomic_path(path) as temp,
+        temp.open("w", encoding="utf-8", newline="\n", errors="surrogateescape") as file,
+    ):
         yield file
 
 

@@ -2,7 +2,8 @@
 locations, read into one Arrow table on the driver (photos themselves are never read here).
 
 The table has ``input_row`` (each photo's place in the input, from 0), ``path`` (where the photo is:
-local paths made absolute, relative manifest paths taken from the manifest's folder, URIs as given) and
+local paths made absolute, relative manifest paths taken from the manifest's folder, URIs as given but
+with any ``user:password@`` replaced by ``***@``, so credentials never travel further) and
 every manifest column unchanged, except the location column when it is itself called ``path``.
 """
 
@@ -18,7 +19,7 @@ import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from photoscore.batch.fetch import is_remote
+from photoscore.batch.fetch import is_remote, path_location, redact_credentials
 from photoscore.batch.photos import score_schema
 from photoscore.batch.storage import filesystem_for
 from photoscore.images import find_images, is_supported
@@ -34,11 +35,13 @@ class InputError(ValueError):
 
 @dataclass
 class Photos:
-    """The photos of a job, one row each, and a fingerprint of their locations and listings."""
+    """The photos of a job, one row each, a fingerprint of their locations and listings, and a digest of
+    every input column (its type and values)."""
 
     table: pa.Table
     listing_column: str | None
     fingerprint: str
+    columns: dict[str, str]
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -58,13 +61,14 @@ def read_input(
     if table.num_rows == 0:
         raise InputError(f"{source}: no photos found" + ("" if recursive else " (with -r, sub-folders too)"))
     table = table.add_column(0, INPUT_ROW, pa.array(range(table.num_rows), pa.int64()))
-    return Photos(table, listing_column, _fingerprint(table, listing_column))
+    return Photos(table, listing_column, _fingerprint(table, listing_column), column_digests(table))
 
 
 def _list_folder(source: str, recursive: bool) -> list[str]:
     if not is_remote(source):
         try:
-            return [str(Path(p).absolute()) for p in find_images([Path(source)], recursive=recursive)]
+            found = find_images([Path(source)], recursive=recursive)
+            return [path_location(str(Path(p).absolute())) for p in found]
         except FileNotFoundError as exc:
             raise InputError(str(exc)) from None
     filesystem, base = filesystem_for(source)
@@ -93,6 +97,9 @@ def _read_manifest(source: str, path_column: str, listing_column: str | None) ->
         raise InputError(f"{source}: manifest not found") from None
     except (OSError, ValueError) as exc:  # pyarrow's parse errors are ValueErrors
         raise InputError(f"{source}: cannot read the manifest ({exc})") from None
+    twice = sorted({c for c in table.column_names if table.column_names.count(c) > 1})
+    if twice:
+        raise InputError(f"{source}: column(s) {', '.join(twice)} appear more than once; keep one of each")
     for column, option in ((path_column, "--path-column"), (listing_column, "--listing-column")):
         if column and column not in table.column_names:
             raise InputError(
@@ -115,7 +122,9 @@ def _resolve(value: str | None, manifest: str) -> str | None:
     if value is None or not value.strip():
         return value
     value = value.strip()
-    if is_remote(value) or value.startswith("file://"):
+    if is_remote(value):
+        return redact_credentials(value)
+    if value.startswith("file://"):
         return value
     if is_remote(manifest):
         return value if value.startswith("/") else posixpath.join(manifest.rsplit("/", 1)[0], value)
@@ -131,3 +140,18 @@ def _fingerprint(table: pa.Table, listing_column: str | None) -> str:
             digest.update(b"\x00" if value is None else value.encode() + b"\x01")
         digest.update(b"\x02")
     return digest.hexdigest()
+
+
+def column_digests(table: pa.Table) -> dict[str, str]:
+    """Each column's type and the sha256 of its values in order (``input_row`` aside, which only numbers
+    the rows): a rerun whose input changed in any column, or changed a column's type, is told apart."""
+    digests = {}
+    for name in table.column_names:
+        if name == INPUT_ROW:
+            continue
+        column = table.column(name)
+        digest = hashlib.sha256(str(column.type).encode())
+        for value in column.to_pylist():
+            digest.update(repr(value).encode("utf-8", "backslashreplace") + b"\x00")
+        digests[name] = f"{column.type}:{digest.hexdigest()}"
+    return digests

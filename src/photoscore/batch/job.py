@@ -6,7 +6,8 @@ How it stays exactly-once:
 - The input is read on the driver into rows numbered in input order (``input_row``) and cut into
   shards of ``shard_size`` consecutive rows: shard ``k`` is rows ``k * shard_size`` onwards. The job
   file ``OUT/_photoscore_batch.json``, written before any work, records the shard size, a fingerprint
-  of the photos' locations and listings, the models' sha256 and the scoring settings; a rerun with
+  of the photos' locations and listings, a digest of every input column (type and values), the
+  models' sha256 and the scoring settings; a rerun with
   anything different is refused, so shard ``k`` always means the same photos.
 - Each shard is one block of the Ray Dataset and one call of an actor, which scores it and writes it
   as ``part-<k>.parquet`` in one atomic step (a hidden temporary file renamed into place locally; a
@@ -40,6 +41,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 
 from photoscore.batch.decisions import decide_listings
 from photoscore.batch.inputs import INPUT_ROW, Photos, read_input
@@ -83,6 +85,7 @@ class JobOptions:
     review: bool = False
     preset: str = "none"
     duplicates: bool = False
+    allow_networks: Sequence[str] = ()
 
 
 @dataclass
@@ -201,6 +204,7 @@ def _settings(photos: Photos, blobs: Sequence[ModelBlob], options: JobOptions) -
     return {
         "photos": len(photos),
         "fingerprint": photos.fingerprint,
+        "columns": photos.columns,
         "shard_size": options.shard_size,
         "models": [hashlib.sha256(b.data).hexdigest() for b in blobs],
         "weights": None if options.weights is None else list(options.weights),
@@ -215,26 +219,67 @@ def _settings(photos: Photos, blobs: Sequence[ModelBlob], options: JobOptions) -
 
 
 def _claim(folder: Folder, settings: dict[str, Any]) -> dict[str, Any]:
-    """This job's state in ``folder``: a new one, or the first run's when the settings are the same."""
-    state = folder.read_json(JOB_FILE)
+    """This job's state in ``folder``: a new one, or the first run's when the settings are the same.
+
+    Raises JobError, before any photo is scored, for an ``--out`` that is a file, a folder holding
+    anything but a photoscore job, or a place where the job file cannot be written."""
+    try:
+        return _claim_state(folder, settings)
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, JobError):
+            raise
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise JobError(f"{folder.location}: cannot use it as --out ({reason})") from None
+
+
+def _claim_state(folder: Folder, settings: dict[str, Any]) -> dict[str, Any]:
+    kind = folder.fs.get_file_info(folder.base).type
+    if kind not in (pafs.FileType.Directory, pafs.FileType.NotFound):
+        raise JobError(f"{folder.location} is a file: --out needs a folder (a new one, or this job's)")
+    try:
+        state = folder.read_json(JOB_FILE)
+    except ValueError:  # JSON that does not parse
+        state = {}
     if state is None:
-        if folder.parts() or folder.parts(SCORED):
+        others = folder.entries()
+        if others:
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
             raise JobError(
-                f"{folder.location} holds part files of no photoscore batch job; use an empty --out"
+                f"{folder.location} already holds files of no photoscore batch job ({shown}); "
+                "--out needs a new or empty folder"
             )
         state = {"format": JOB_FORMAT, "version": 1, "settings": settings, "complete": False}
         folder.write_json(state, JOB_FILE)
         return state
-    if state.get("format") != JOB_FORMAT:
+    if not isinstance(state, dict) or state.get("format") != JOB_FORMAT:
         raise JobError(f"{folder.describe(JOB_FILE)}: not a photoscore batch job file")
     before = state["settings"]
-    changed = [k for k in settings if before.get(k) != _jsonable(settings[k])]
+    if "columns" not in before:  # a job begun before columns were pinned: its photos still are
+        settings = {k: v for k, v in settings.items() if k != "columns"}
+    changed = [k for k in settings if k != "columns" and before.get(k) != _jsonable(settings[k])]
+    columns = _changed_columns(before.get("columns", {}), settings.get("columns", {}))
+    if columns:
+        changed.append(f"input column(s) {', '.join(columns)}")
     if changed:
         raise JobError(
             f"{folder.location} holds a job with other {', '.join(changed)}: a rerun needs the same input "
             "and options (to start afresh, use another --out)"
         )
     return state
+
+
+def _changed_columns(before: dict[str, str], now: dict[str, str]) -> list[str]:
+    """The input columns that differ between two runs, each with how: values, type, added or removed."""
+    changes = []
+    for name in dict.fromkeys([*before, *now]):
+        if name not in now:
+            changes.append(f"{name} (removed)")
+        elif name not in before:
+            changes.append(f"{name} (added)")
+        elif before[name] != now[name]:
+            same_type = before[name].rsplit(":", 1)[0] == now[name].rsplit(":", 1)[0]
+            changes.append(f"{name} ({'values' if same_type else 'type'} changed)")
+    return changes
 
 
 def _jsonable(value: Any) -> Any:
@@ -319,6 +364,7 @@ def _score_shards(
             "fetch_threads": options.fetch_threads,
             "timeout": options.timeout,
             "attempts": options.attempts,
+            "allow_networks": list(options.allow_networks),
             "normalizer": None if options.listing_column or options.review else options.normalizer,
             "scale": options.scale,
         },

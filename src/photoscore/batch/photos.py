@@ -16,9 +16,8 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import pyarrow as pa
 
@@ -29,6 +28,8 @@ from photoscore.batch.fetch import (
     FetchError,
     is_remote,
     local_path,
+    redact_credentials,
+    uri_stem,
 )
 from photoscore.scoring.engine import Decoded, Scorer
 from photoscore.scoring.ensemble import EnsembleMode
@@ -94,6 +95,7 @@ class PhotoScorer:
         attempts: int = DEFAULT_ATTEMPTS,
         normalizer: Normalizer | None = None,
         scale: Scale = "0-1",
+        allow_networks: Sequence[str] = (),
     ):
         if not isinstance(models, Sequence):  # put in the object store once by the driver
             import ray
@@ -110,7 +112,7 @@ class PhotoScorer:
         )
         self.names = [m.name for m in self.scorer.models]
         self.path_column = path_column
-        self.fetcher = Fetcher(timeout, attempts)
+        self.fetcher = Fetcher(timeout, attempts, allow_networks=allow_networks)
         self.fetch_threads = fetch_threads
         self.normalizer = normalizer
         self.scale = scale
@@ -139,6 +141,9 @@ class PhotoScorer:
             else:
                 local.append((index, local_path(location.strip())))
         for (index, _), result in zip(local, self.scorer.score(p for _, p in local), strict=True):
+            location = locations[index].strip()  # type: ignore[union-attr]
+            if location.startswith("file://"):  # named as given (a name that is not UTF-8 is escaped there)
+                result.path, result.image_id = location, uri_stem(location)
             results[index] = result
         for (index, _), result in zip(remote, self._score_remote([u for _, u in remote]), strict=True):
             results[index] = result
@@ -182,8 +187,8 @@ class PhotoScorer:
     def _finish(self, batch: list[tuple[str, Decoded]]) -> list[ScoreResult]:
         results = self.scorer.score_decoded([decoded for _, decoded in batch])
         for (uri, _), result in zip(batch, results, strict=True):
-            result.path = uri
-            result.image_id = PurePosixPath(urlsplit(uri).path).stem
+            result.path = redact_credentials(uri)
+            result.image_id = uri_stem(uri)
         return results
 
 
@@ -202,7 +207,8 @@ def score_dataset(
     the cluster's CPUs / ``threads``) that each load the models once and use ``threads`` CPUs.
 
     ``scorer_options`` go to :class:`PhotoScorer` (``weights``, ``ensemble``, ``batch_size``,
-    ``fetch_threads``, ``timeout``, ``attempts``, ``normalizer``, ``scale``). Lazy, like every Dataset.
+    ``fetch_threads``, ``timeout``, ``attempts``, ``normalizer``, ``scale``, ``allow_networks``). Lazy,
+    like every Dataset.
     """
     import ray
     import ray.data

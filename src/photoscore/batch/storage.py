@@ -61,6 +61,11 @@ class Folder:
                 found[int(match.group(1))] = info.path
         return found
 
+    def entries(self) -> list[str]:
+        """The names directly in the folder, sorted (none when it does not exist)."""
+        infos = self.fs.get_file_info(pafs.FileSelector(self.base, allow_not_found=True))
+        return sorted(info.base_name for info in infos)
+
     def write_table(self, table: pa.Table, *names: str) -> None:
         """Write a Parquet file atomically."""
         self._atomically(lambda path: pq.write_table(table, path, filesystem=self.fs), *names)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from pathlib import Path
@@ -94,6 +95,13 @@ def batch(
             help="Only the duplicate search, from the hashes and embeddings stored in OUT (no INPUT)."
         ),
     ] = False,
+    allow_network: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Trust this network (CIDR) for downloads although link-local, e.g. 169.254.10.0/24; "
+            "repeat for several (link-local addresses, where cloud metadata services answer, are refused)."
+        ),
+    ] = None,
 ) -> None:
     """Score many photos on a Ray cluster into a Parquet dataset; a rerun resumes a killed job.
 
@@ -141,6 +149,7 @@ def batch(
         review=review,
         preset=preset,
         duplicates=duplicates,
+        allow_networks=_networks(allow_network or []),
     )
     try:
         job = BatchJob.prepare(source, out, files, options)
@@ -206,6 +215,14 @@ def _models(specs: list[str] | None, weights: str | None) -> tuple[list[OnnxNima
     for one in loaded:
         warn_if_untrained(one.name, one.card)
     return loaded, parsed
+
+
+def _networks(specs: list[str]) -> list[str]:
+    """``--allow-network`` values, checked (an address alone is a network of one)."""
+    try:
+        return [str(ipaddress.ip_network(spec, strict=False)) for spec in specs]
+    except ValueError as exc:
+        raise fail(f"--allow-network: {exc}") from exc
 
 
 def _normalizer(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import sys
 import unicodedata
 from pathlib import Path
+from typing import TextIO
 
 import typer
 from rich.console import Console
@@ -25,14 +28,36 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def printable(text: str) -> str:
-    """``text`` on one line: control characters (newline, tab, escape ...) as ``\\n``, ``\\t``, ``\\x1b``.
+    """``text`` on one line: control characters (newline, tab, escape ...) as ``\\n``, ``\\t``, ``\\x1b``,
+    bidirectional overrides and isolates (U+202E ...) as ``\\u202e``, and the bytes of a file name that
+    are not UTF-8 (surrogate escapes) as ``\\udcff``.
 
-    File names may hold any of them; printed raw, a newline would split a photo's line in two and an
-    escape sequence would drive the terminal.
+    File names may hold any of them; printed raw, a newline would split a photo's line in two, an
+    escape sequence would drive the terminal, a right-to-left override would show ``gpj.exe`` for
+    ``exe.jpg``, and a surrogate cannot be written at all.
     """
-    return "".join(
-        repr(char)[1:-1] if unicodedata.category(char) in ("Cc", "Zl", "Zp") else char for char in text
-    )
+    return "".join(_escaped(char) if _unsafe(char) else char for char in text)
+
+
+# Characters that reorder the text shown after them (U+202A-U+202E, U+2066-U+2069, marks U+200E/F, U+061C).
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _unsafe(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cs") or char in _BIDI_CONTROLS
+
+
+def _escaped(char: str) -> str:
+    shown = repr(char)[1:-1]
+    return shown if shown != char else f"\\u{ord(char):04x}"
+
+
+def names_stdout() -> TextIO:
+    """Standard output, set to write file names that are not UTF-8 as their original bytes (as every
+    output file does) instead of failing on them."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="surrogateescape")
+    return sys.stdout
 
 
 def parse_weights(text: str | None) -> list[float] | None:

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from photoscore import __version__
 from photoscore.cli.batch import batch
 from photoscore.cli.console import err, fail
 from photoscore.cli.data import data_app
@@ -39,6 +40,22 @@ app.command()(review)
 normalizer_app.command("fit")(normalizer_fit)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"photoscore {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Score photos for aesthetic and technical quality with NIMA models."""
+
+
 @models_app.command("list")
 def models_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print cards as JSON.")] = False,
@@ -52,9 +69,10 @@ def models_list(
             cards[name] = {"path": str(path), "error": str(exc)}
     known = [vars(k) for k in KNOWN_MODELS]
     if as_json:
-        print(json.dumps({"installed": cards, "known": known}, indent=2))
+        print(json.dumps({"photoscore": __version__, "installed": cards, "known": known}, indent=2))
         return
     out = Console(soft_wrap=True)
+    out.print(f"photoscore {__version__}", highlight=False)
     if not cards:
         out.print("No model is bundled or installed.")
     else:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import sys
+import os
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -20,6 +21,7 @@ from photoscore.cli.console import (
     fail,
     load_models,
     load_normalizer,
+    names_stdout,
     parse_weights,
     printable,
     progress_bar,
@@ -129,6 +131,8 @@ def score(
         raise fail(f"{output}: unknown output format; use a .json, .jsonl or .csv file name")
     if resume and output is None:
         raise fail("--resume continues a run that writes its results with -o FILE: give -o")
+    if output is not None:
+        _check_output(output)
     ranked = any(o is not None for o in (normalize, normalizer, group_by, manifest, scale))
     files, groups = _photos_and_groups(paths, manifest, group_by, recursive)
     scorer = _scorer(model, model_weights, ensemble, batch_size, workers, max_pixels)
@@ -157,7 +161,7 @@ def score(
     failures: list[ScoreResult] = []
     try:
         with ExitStack() as stack:
-            stdout = JsonListWriter(sys.stdout, names, ranked) if as_json else None
+            stdout = JsonListWriter(names_stdout(), names, ranked) if as_json else None
             results: Iterator[ScoreResult] = stack.enter_context(_scored(scorer, files[kept:]))
             if partial is not None:
                 results = chain(partial.results(limit=kept), partial.record(results))
@@ -180,7 +184,13 @@ def score(
             code=130,
         ) from None
     if partial is not None and output is not None:
-        _write_output(output, partial, finish(partial.results()), names, ranked)
+        try:
+            _write_output(output, partial, finish(partial.results()), names, ranked)
+        except OSError as exc:  # a full disk, a folder made read-only meanwhile ...
+            raise fail(
+                f"cannot write {output} ({exc.strerror or exc}); the scores of every photo are kept in "
+                f"{partial.path}: rerun with --resume once {output} can be written"
+            ) from None
     _summarise(len(files), failures, output, kept)
     if len(failures) == len(files):
         raise typer.Exit(1)
@@ -190,8 +200,8 @@ def _write_output(
     output: Path, partial: PartialRun, results: Iterable[ScoreResult], names: list[str], ranked: bool
 ) -> None:
     """Write ``output`` whole from the finished partial file (temporary file, then rename); delete the
-    partial file once ``output`` is in place."""
-    partial.close()
+    partial file once ``output`` is in place (it stays locked until then)."""
+    partial.flush()
     with atomic_open(output) as stream:
         writer = WRITERS[output.suffix.lower()](stream, names, ranked)
         for result in results:
@@ -219,6 +229,19 @@ def _run_settings(
     }
 
 
+def _check_output(output: Path, option: str = "-o", example: str = "scores.json") -> None:
+    """Refuse, before anything is scored, an output file (``option``) that could not be written at the end."""
+    if output.is_dir():
+        raise fail(f"{output} is a folder: {option} needs a file name, such as {output / example}")
+    folder = output.parent
+    while not folder.exists() and folder != folder.parent:  # the folders to be made, up to one that is
+        folder = folder.parent
+    if not folder.is_dir():
+        raise fail(f"{output}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise fail(f"{output}: cannot write in {folder} (permission denied or a read-only file system)")
+
+
 def _open_partial(output: Path, resume: bool, settings: dict[str, object], files: list[Path]) -> PartialRun:
     """The partial file of ``output``: new, or (with ``--resume``) the one a killed run left."""
     path = partial_path(output)
@@ -231,11 +254,15 @@ def _open_partial(output: Path, resume: bool, settings: dict[str, object], files
         err.print(f"Nothing to resume: no {path}; scoring every photo.", highlight=False, markup=False)
     try:
         return PartialRun.start(path, settings)
+    except PartialFileError as exc:
+        raise fail(str(exc)) from exc
     except FileExistsError:
         raise fail(
             f"{path} holds an unfinished run for {output}: add --resume to continue it, "
             "or delete it to start afresh"
         ) from None
+    except OSError as exc:
+        raise fail(f"cannot write {path} ({exc.strerror or exc})") from None
 
 
 def _photos_and_groups(
@@ -251,11 +278,28 @@ def _photos_and_groups(
             raise fail(str(exc)) from exc
         if not files:
             raise fail(f"{manifest}: no photos listed", code=1)
+        _warn_repeated(manifest, files, groups)
         return files, groups
     if not paths:
         raise fail("give photos or folders of photos, or --manifest listings.csv")
     files = _find_photos(paths, recursive)
     return files, group_labels(files, group_by or "parent")
+
+
+def _warn_repeated(manifest: Path, files: list[Path], groups: list[str | None]) -> None:
+    """Say which photos a manifest lists more than once in the same listing, and what happens to them."""
+    repeated = [(g, f, n) for (g, f), n in Counter(zip(groups, files, strict=True)).items() if n > 1]
+    for group, file, times in repeated[:20]:
+        err.print(
+            f"[yellow]warning:[/yellow] {escape(printable(str(manifest)))}: "
+            f"{escape(printable(str(file)))} is listed {times} times in listing {escape(printable(str(group)))}; "
+            "each row is scored and ranked (with equal ranks)",
+            highlight=False,
+        )
+    if len(repeated) > 20:
+        err.print(
+            f"[yellow]warning:[/yellow] ... and {len(repeated) - 20} more repeated photos", highlight=False
+        )
 
 
 def _find_photos(paths: list[Path], recursive: bool) -> list[Path]:
@@ -310,10 +354,15 @@ def _scorer_normalizer(path: Path | None, method: Method | None, scorer: Scorer)
 
 @contextmanager
 def _scored(scorer: Scorer, files: list[Path]) -> Iterator[Iterator[ScoreResult]]:
-    """Score ``files`` with a progress bar on a terminal."""
+    """Score ``files`` with a progress bar on a terminal; leaving the block (an interrupt too) stops the
+    decoding threads at once."""
     with progress_bar("scoring") as progress:
         task = progress.add_task("score", total=len(files))
-        yield _track(scorer.score(files), progress, task)
+        results = scorer.score(files)
+        try:
+            yield _track(results, progress, task)
+        finally:
+            results.close()
 
 
 def _track(results: Iterator[ScoreResult], progress: Progress, task: int) -> Iterator[ScoreResult]:
@@ -380,6 +429,8 @@ def rank(
 
     Exits non-zero only when nothing could be scored.
     """
+    if html is not None:
+        _check_output(html, "--html", "sheet.html")
     files, groups = _photos_and_groups(paths, manifest, None, recursive)
     scorer = _scorer(model, model_weights, ensemble, batch_size, workers, max_pixels)
     fitted = _scorer_normalizer(normalizer, normalize, scorer)
@@ -437,12 +488,13 @@ def normalizer_fit(
     recursive: RecursiveOption = False,
     model_weights: WeightsOption = None,
     ensemble: EnsembleOption = "distribution",
-    method: Annotated[Method, typer.Option(help="How scores are spread (see README).")] = "percentile",
+    method: Annotated[Method, typer.Option(help="How scores are spread (see docs/rank.md).")] = "percentile",
     batch_size: BatchSizeOption = 32,
     workers: WorkersOption = None,
     max_pixels: MaxPixelsOption = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Fit a normaliser on reference photos; `score --normalizer` and `rank --normalizer` apply it."""
+    _check_output(out, "--out", "norm.json")
     files = _find_photos(paths, recursive)
     scorer = _scorer(model, model_weights, ensemble, batch_size, workers, max_pixels)
     means: list[float] = []

@@ -69,3 +69,9 @@ class PhotoView:
         """float32 (H, W) perceived brightness 0..1 of :attr:`rgb` (Rec. 601 weights)."""
         rgb = self.rgb.astype(np.float32)
         return (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114) / 255.0
+
+    @cached_property
+    def luma_counts(self) -> np.ndarray:
+        """Counts of the 256 luminance levels of :attr:`luma` (one histogram for every check that needs it)."""
+        levels = np.clip(self.luma * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.bincount(levels.ravel(), minlength=256)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import io
+from contextlib import AbstractContextManager
 from html import escape
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
+from typing import IO
 
+from photoscore.atomic import atomic_open
 from photoscore.images import ImageError, load_image
 from photoscore.scoring.listing import Ranking
 from photoscore.scoring.results import ScoreResult
@@ -40,6 +42,9 @@ figure.cover{border:3px solid #2a7}figure.flagged{border:3px solid #d33}figure.f
 class ContactSheet:
     """Writes ``path`` as listings are added: ``with ContactSheet(path) as sheet: sheet.add(ranking)``.
 
+    The sheet is written beside ``path`` and renamed onto it when the block ends without error, so a
+    run that is killed or fails leaves the previous sheet as it was.
+
     ``flag_below`` marks scored photos whose mean score (1..10) is below it.
     """
 
@@ -56,11 +61,12 @@ class ContactSheet:
         self.title = title
         self.about = about
         self.flag_below = flag_below
-        self._stream: TextIO | None = None
+        self._file: AbstractContextManager[IO[str]] | None = None
+        self._stream: IO[str] | None = None
 
     def __enter__(self) -> ContactSheet:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._stream = self.path.open("w", encoding="utf-8")
+        self._file = atomic_open(self.path)
+        self._stream = self._file.__enter__()
         self._stream.write(
             f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{escape(self.title)}'
             f"</title>\n<style>{self.style}</style>\n</head>\n<body>\n<h1>{escape(self.title)}</h1>\n"
@@ -85,10 +91,11 @@ class ContactSheet:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        assert self._stream is not None
-        self._stream.write("</body>\n</html>\n")
-        self._stream.close()
+        assert self._stream is not None and self._file is not None
+        if exc_type is None:
+            self._stream.write("</body>\n</html>\n")
         self._stream = None
+        self._file.__exit__(exc_type, exc, tb)  # the sheet replaces ``path`` only when it is whole
 
 
 def thumbnail_data_uri(path: str | Path, size: int = THUMBNAIL_PX) -> str:

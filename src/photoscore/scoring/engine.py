@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +29,7 @@ from photoscore.scoring.ensemble import EnsembleMode, check_mode, combine, model
 from photoscore.scoring.listing import GroupBy, Ranking, group_labels, rank_groups
 from photoscore.scoring.normalize import Method, Normalizer, Scale
 from photoscore.scoring.onnx_model import OnnxNimaModel
+from photoscore.scoring.registry import default_model
 from photoscore.scoring.results import ModelScore, ScoreResult
 
 # Called on each decoded photo, on the decoding thread; what it returns travels as ``Decoded.inspection``.
@@ -46,7 +48,8 @@ class Decoded:
 
 
 class Scorer:
-    """Scores photos with one or more NIMA ``model.onnx`` files.
+    """Scores photos with one or more NIMA ``model.onnx`` files (default: the bundled default model,
+    :func:`~photoscore.scoring.registry.default_model`).
 
     Decoding runs on a thread pool ahead of inference (bounded, so memory stays flat however many
     photos there are); each model sees fixed-size batches; results come back in input order.
@@ -56,13 +59,15 @@ class Scorer:
 
     def __init__(
         self,
-        models: Sequence[str | Path | OnnxNimaModel],
+        models: Sequence[str | Path | OnnxNimaModel] | None = None,
         batch_size: int = 32,
         workers: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         weights: Sequence[float] | None = None,
         ensemble: EnsembleMode = "distribution",
     ):
+        if models is None:
+            models = [default_model()]
         if not models:
             raise ValueError("Scorer needs at least one model")
         if batch_size < 1:
@@ -120,26 +125,39 @@ class Scorer:
         ``inspect`` runs on each decoded photo on the decoding threads (its result is
         ``Decoded.inspection``), so a photo is decoded once for the models and for whatever else looks at
         it; ``min_side`` keeps reduced JPEG decodes at least that many pixels a side, for an ``inspect``
-        that needs more than the models.
+        that needs more than the models. When the consumer stops early (an interrupt, ``close()``),
+        photos not started are dropped and those decoding stop at their next read, so the pool's threads
+        end at once.
         """
         window = 2 * self.batch_size + self.workers
         size = self._decode_size(min_side)
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="photoscore-decode") as pool:
+        stop = threading.Event()
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="photoscore-decode")
+        try:
             pending: deque[Future[Decoded]] = deque()
             for path in map(Path, paths):
-                load = partial(load_photo, path, min_size=size, max_pixels=self.max_pixels)
+                load = partial(load_photo, path, min_size=size, max_pixels=self.max_pixels, stop=stop)
                 pending.append(pool.submit(self._prepare, path, load, inspect))
                 if len(pending) >= window:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+        finally:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def decode_bytes(
-        self, data: bytes, name: str, inspect: Inspect | None = None, min_side: int = 0
+        self,
+        data: bytes,
+        name: str,
+        stop: threading.Event | None = None,
+        inspect: Inspect | None = None,
+        min_side: int = 0,
     ) -> Decoded:
         """Decode and preprocess a photo held in memory (an upload), as :meth:`decode` does a file;
-        ``name`` becomes its ``path`` and ``image_id``. Safe to call from several threads."""
-        load = partial(load_photo_bytes, data, name, self._decode_size(min_side), self.max_pixels)
+        ``name`` becomes its ``path`` and ``image_id``; once ``stop`` is set, decoding ends early with an
+        error. Safe to call from several threads."""
+        load = partial(load_photo_bytes, data, name, self._decode_size(min_side), self.max_pixels, stop)
         return self._prepare(Path(name), load, inspect)
 
     def plan_bytes(self, data: bytes, name: str, min_side: int = 0) -> DecodePlan | None:

@@ -46,8 +46,9 @@ def model_weights(weights: Sequence[float] | None, count: int) -> np.ndarray:
     arr = np.asarray(weights, dtype=np.float64)
     if arr.shape != (count,):
         raise ValueError(f"one weight per model: expected {count}, got {len(arr)}")
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or arr.sum() <= 0:
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or arr.max() <= 0:
         raise ValueError(f"weights must be non-negative numbers with a positive sum, got {list(weights)}")
+    arr = arr / arr.max()  # first, so that the sum of huge weights (1e308 + 1e308) cannot overflow
     return arr / arr.sum()
 
 

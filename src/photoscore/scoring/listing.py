@@ -100,11 +100,15 @@ def read_manifest(path: str | Path) -> tuple[list[Path], list[str | None]]:
     try:
         with path.open(encoding="utf-8-sig", newline="") as stream:
             reader = csv.DictReader(stream)
-            missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or ())]
+            columns = list(reader.fieldnames or ())
+            missing = [c for c in MANIFEST_COLUMNS if c not in columns]
             if missing:
                 raise ManifestError(
                     f"{path}: no column {', '.join(missing)} (a manifest has listing_id,path)"
                 )
+            twice = [c for c in MANIFEST_COLUMNS if columns.count(c) > 1]
+            if twice:
+                raise ManifestError(f"{path}: column {', '.join(twice)} appears more than once; keep one")
             rows = [(n, row["listing_id"], row["path"]) for n, row in enumerate(reader, start=2)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ManifestError(f"{path}: cannot read the manifest ({exc})") from None

@@ -28,6 +28,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from photoscore.atomic import write_atomic
+
 Method = Literal["minmax", "zscore", "percentile", "none"]
 METHODS: tuple[Method, ...] = ("minmax", "zscore", "percentile", "none")
 Scale = Literal["0-1", "0-10", "0-100"]
@@ -116,7 +118,7 @@ class Normalizer:
             )
 
     def save(self, path: str | Path) -> Path:
-        """Write this normaliser as JSON (``norm.json``)."""
+        """Write this normaliser as JSON (``norm.json``), atomically."""
         path = Path(path)
         document = {
             "format": FILE_FORMAT,
@@ -127,8 +129,7 @@ class Normalizer:
             "models": list(self.models),
             "weights": list(self.weights),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        write_atomic(path, (json.dumps(document, indent=1) + "\n").encode("utf-8"))
         return path
 
     @classmethod

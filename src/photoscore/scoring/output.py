@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -113,4 +114,5 @@ def csv_cell(value: Any) -> Any:
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, DECIMALS)
+    """A score as written: rounded to DECIMALS; null when it is not a finite number (JSON has no NaN)."""
+    return None if value is None or not math.isfinite(value) else round(value, DECIMALS)

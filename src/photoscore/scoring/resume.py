@@ -10,8 +10,12 @@ again, so every photo is kept exactly once.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -25,6 +29,10 @@ FORMAT = "photoscore partial scores 1"
 
 class PartialFileError(ValueError):
     """A partial file that cannot be resumed; the message names the file and says why."""
+
+
+class PartialFileBusy(PartialFileError):
+    """A partial file that another running process holds (its lock): two runs would mix their rows."""
 
 
 def partial_path(output: Path) -> Path:
@@ -65,29 +73,53 @@ def row_result(row: Mapping[str, Any]) -> ScoreResult:
 
 
 class PartialRun:
-    """An open partial file: the first ``done`` photos are in it; :meth:`record` appends the next."""
+    """An open partial file: the first ``done`` photos are in it; :meth:`record` appends the next.
 
-    def __init__(self, path: Path, stream: IO[str], done: int):
+    The run holds an exclusive lock (``flock``) on the file from opening it until :meth:`remove` (or
+    its process ends, whatever kills it), so a second run on the same file is refused, not mixed in.
+    """
+
+    def __init__(self, path: Path, stream: IO[str], done: int, lock: int):
         self.path = path
         self.stream = stream
         self.done = done
+        self._lock = lock
 
     @classmethod
     def start(cls, path: Path, settings: Mapping[str, Any]) -> PartialRun:
-        """A new partial file; FileExistsError when one is already there (an unfinished run)."""
+        """A new partial file; FileExistsError when one is already there (an unfinished run), and
+        PartialFileBusy when a running process holds it."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        stream = path.open("x", encoding="utf-8", newline="\n", errors="surrogateescape")
+        try:
+            stream = path.open("x", encoding="utf-8", newline="\n", errors="surrogateescape")
+        except FileExistsError:
+            with contextlib.suppress(FileNotFoundError):  # a running process holds it: say so instead
+                os.close(_lock(path))
+            raise
+        lock = _lock(path)
         stream.write(json.dumps({"format": FORMAT, "settings": settings}, ensure_ascii=False) + "\n")
         stream.flush()
-        return cls(path, stream, 0)
+        return cls(path, stream, 0, lock)
 
     @classmethod
     def resume(cls, path: Path, settings: Mapping[str, Any], photos: Sequence[str | Path]) -> PartialRun:
         """Reopen ``path`` for a run with ``settings`` over ``photos``.
 
         Raises PartialFileError when the file was made with other settings, or its rows are not the first
-        of ``photos`` in order. A last row cut short by a kill is dropped.
+        of ``photos`` in order, and PartialFileBusy when a running process holds it. A last row cut
+        short by a kill is dropped.
         """
+        lock = _lock(path)
+        try:
+            return cls._reopen(path, settings, photos, lock)
+        except BaseException:
+            os.close(lock)
+            raise
+
+    @classmethod
+    def _reopen(
+        cls, path: Path, settings: Mapping[str, Any], photos: Sequence[str | Path], lock: int
+    ) -> PartialRun:
         with path.open("rb") as stream:
             data = stream.read()
         complete = data[: data.rfind(b"\n") + 1]  # what follows the last newline is a row cut short
@@ -113,7 +145,7 @@ class PartialRun:
             with path.open("r+b") as stream:
                 stream.truncate(len(complete))
         stream = path.open("a", encoding="utf-8", newline="\n", errors="surrogateescape")
-        return cls(path, stream, len(rows))
+        return cls(path, stream, len(rows), lock)
 
     def record(self, results: Iterable[ScoreResult]) -> Iterator[ScoreResult]:
         """Pass ``results`` on, each one appended (and flushed) before it is passed on."""
@@ -132,17 +164,44 @@ class PartialRun:
                     return
                 yield row_result(_row(self.path, number, line))
 
-    def close(self) -> None:
-        """Flush the rows to disk and close the file."""
+    def flush(self) -> None:
+        """Flush the rows to disk; the file stays open and locked."""
         if not self.stream.closed:
             self.stream.flush()
             os.fsync(self.stream.fileno())
-            self.stream.close()
+
+    def close(self) -> None:
+        """Flush the rows to disk, close the file and let go of its lock."""
+        self.flush()
+        self.stream.close()
+        self._unlock()
 
     def remove(self) -> None:
-        """Close and delete the file (the output it was for is complete)."""
-        self.close()
+        """Delete the file (the output it was for is complete), then let go of its lock."""
+        self.stream.close()
         self.path.unlink(missing_ok=True)
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock >= 0:
+            os.close(self._lock)
+            self._lock = -1
+
+
+def _lock(path: Path) -> int:
+    """A descriptor of ``path`` holding its exclusive lock; PartialFileBusy when another process has it."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise PartialFileBusy(
+                f"{path} is in use by another photoscore run that is still going: wait for it to end, "
+                "or stop it and then --resume"
+            ) from None
+        raise
+    return fd
 
 
 def _header(path: Path, line: str) -> dict[str, Any]:
@@ -150,16 +209,54 @@ def _header(path: Path, line: str) -> dict[str, Any]:
         header = json.loads(line)
     except json.JSONDecodeError:
         header = None
-    if not isinstance(header, dict) or header.get("format") != FORMAT or "settings" not in header:
+    if (
+        not isinstance(header, dict)
+        or header.get("format") != FORMAT
+        or not isinstance(header.get("settings"), dict)
+    ):
         raise PartialFileError(f"{path}: not a partial file of photoscore score; delete it to start afresh")
     return header["settings"]
 
 
 def _row(path: Path, number: int, line: str) -> dict[str, Any]:
+    """The stored row on line ``number``, checked field by field (a row edited by hand or damaged must
+    not turn into a crash or into NaN in the output)."""
     try:
         row = json.loads(line)
     except json.JSONDecodeError as exc:
         raise PartialFileError(f"{path}, line {number}: not a result row ({exc})") from None
-    if not isinstance(row, dict) or "path" not in row:
-        raise PartialFileError(f"{path}, line {number}: not a result row")
+    problem = _row_problem(row)
+    if problem:
+        raise PartialFileError(
+            f"{path}, line {number}: not a result row ({problem}); delete the file to start afresh"
+        )
     return row
+
+
+def _row_problem(row: Any) -> str | None:
+    """What is wrong with a stored row, or None."""
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    for key in ("path", "image_id"):
+        if not isinstance(row.get(key), str):
+            return f"{key} missing or not text"
+    if not isinstance(row.get("error", 0), str | None):
+        return "error missing or not text"
+    for key in ("mean", "std"):
+        if not _score(row.get(key, "")):
+            return f"{key} missing or not a finite number"
+    distribution, models = row.get("distribution", ""), row.get("models")
+    if distribution is not None and not (isinstance(distribution, list) and all(map(_score, distribution))):
+        return "distribution missing or not a list of finite numbers"
+    if not isinstance(models, dict) or not all(
+        isinstance(pair, list) and len(pair) == 2 and all(map(_score, pair)) for pair in models.values()
+    ):
+        return "models missing or not pairs of finite numbers"
+    return None
+
+
+def _score(value: Any) -> bool:
+    """A stored score: null or a finite number."""
+    if value is None:
+        return True
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from photoscore import __version__
 from photoscore.server.api import Service
 
 router = APIRouter(tags=["probes"])
@@ -14,8 +15,8 @@ router = APIRouter(tags=["probes"])
 
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
-    """Liveness: 200 while the process serves requests."""
-    return {"status": "ok"}
+    """Liveness: 200 while the process serves requests, with photoscore's version."""
+    return {"status": "ok", "version": __version__}
 
 
 @router.get("/readyz")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from dataclasses import dataclass
 
 from photoscore.images import DecodePlan
@@ -86,14 +87,18 @@ class ScoringService:
         # Photos over max_pixels, or whose header cannot be read, fail at their header and cost nothing.
         decodable = [p if p is not None and p.pixels <= self.settings.max_pixels else None for p in plans]
         self._check_budget([p for p in decodable if p is not None])
+        stop = threading.Event()  # set when the request ends: a timed-out request's decodes stop at once
         jobs = [
             (
-                functools.partial(self.scorer.decode_bytes, u.data, u.name, inspect, min_side),
+                functools.partial(self.scorer.decode_bytes, u.data, u.name, stop, inspect, min_side),
                 0 if plan is None else plan.memory,
             )
             for u, plan in zip(uploads, decodable, strict=True)
         ]
-        return await self.decoder.run(jobs)
+        try:
+            return await self.decoder.run(jobs)
+        finally:
+            stop.set()
 
     def _check_budget(self, plans: list[DecodePlan]) -> None:
         total, limit = sum(p.pixels for p in plans), self.settings.max_request_pixels

@@ -15,6 +15,11 @@ logger = logging.getLogger(__name__)
 IGNORED_ORIGINAL_KEYS = ("train_env", "docker_image", "l2_reg", "s3_bucket")
 
 
+# The largest network input side accepted: published NIMA and IQA backbones take 224-600 px; a side of
+# tens of thousands only ends in a MemoryError far into training.
+MAX_SIDE = 2048
+
+
 class ConfigError(ValueError):
     """A config file that cannot be used; the message names the file and what is wrong."""
 
@@ -22,17 +27,18 @@ class ConfigError(ValueError):
 class TrainConfig(BaseModel):
     """How to train a NIMA model. Field names up to ``img_format`` are the original project's."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Infinity and NaN (which JSON configs can spell) are refused for every number.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     # The original project's keys.
     base_model_name: str = "MobileNet"
     n_classes: Literal[10] = 10
     batch_size: int = Field(96, ge=1)
     epochs_train_dense: int = Field(5, ge=0)
-    learning_rate_dense: float = Field(1e-3, gt=0)
+    learning_rate_dense: float = Field(1e-3, gt=0, le=1)
     decay_dense: float = Field(0.0, ge=0)
     epochs_train_all: int = Field(9, ge=0)
-    learning_rate_all: float = Field(3e-5, gt=0)
+    learning_rate_all: float = Field(3e-5, gt=0, le=1)
     decay_all: float = Field(2.3e-5, ge=0)
     dropout_rate: float = Field(0.75, ge=0, lt=1)
     existing_weights: str | None = None
@@ -43,10 +49,13 @@ class TrainConfig(BaseModel):
     # photoscore's keys.
     name: str | None = Field(None, description="model name in the exported card [default: job folder name]")
     kind: Literal["aesthetic", "technical"] = "aesthetic"
-    image_size: int | None = Field(None, ge=32, description="network input side [default: the backbone's]")
+    image_size: int | None = Field(
+        None, ge=32, le=MAX_SIDE, description="network input side [default: the backbone's]"
+    )
     crop_from_size: int | None = Field(
         None,
         ge=32,
+        le=MAX_SIDE,
         description="squash photos to this side and feed the centre crop (random crops in training)",
     )
     weights: Literal["auto", "offline", "hub", "none"] = "auto"
@@ -65,7 +74,9 @@ class TrainConfig(BaseModel):
         None, ge=1, description="epochs without a better select_by figure before a phase stops"
     )
     augmentation: Literal["crop_flip", "flip", "none"] = "crop_flip"
-    train_resize_ratio: float = Field(256 / 224, ge=1, description="resize to size*ratio, then random-crop")
+    train_resize_ratio: float = Field(
+        256 / 224, ge=1, le=4, description="resize to size*ratio, then random-crop"
+    )
     cache_features: bool = Field(True, description="phase 1: compute the frozen backbone once per image")
     cached_views: int = Field(
         1,
