@@ -351,11 +351,26 @@ def paced_job(tmp_path: Path, photo_server) -> tuple[list[str], list[str], Path]
     return rows, command, out
 
 
-def wait_for_a_part(out: Path, driver: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120
+def wait_for_a_part(out: Path, driver: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
     while not list(out.glob("part-*.parquet")):
         assert driver.poll() is None and time.monotonic() < deadline, driver.stderr.read().decode()
         time.sleep(0.05)
+
+
+def kill_and_settle(driver: subprocess.Popen, parts: Path) -> dict[str, int]:
+    """SIGKILL the driver, then wait until the killed job's actor is gone and no more part files appear
+    in ``parts``; the part files left, by name, with their modification times."""
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    driver.stderr.close()
+    before: dict[str, int] = {}
+    while True:
+        time.sleep(1.5)
+        now = {p.name: p.stat().st_mtime_ns for p in parts.glob("part-*.parquet")}
+        if now == before:
+            return before
+        before = now
 
 
 def test_a_killed_job_resumes_exactly_once(cluster, photo_server, tmp_path: Path):
@@ -363,16 +378,7 @@ def test_a_killed_job_resumes_exactly_once(cluster, photo_server, tmp_path: Path
     rows, command, out = paced_job(tmp_path, photo_server)
     driver = subprocess.Popen(command, env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for_a_part(out, driver)
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
-    driver.stderr.close()
-    before: dict[str, int] = {}
-    while True:  # until the killed job's actor is gone and nothing more appears
-        time.sleep(1.5)
-        now = {p.name: p.stat().st_mtime_ns for p in out.glob("part-*.parquet")}
-        if now == before:
-            break
-        before = now
+    before = kill_and_settle(driver, out)
     shards = 8
     assert 1 <= len(before) < shards
     done = sum(pq.read_metadata(out / name).num_rows for name in before)

@@ -24,7 +24,7 @@ pytest.importorskip("moto.server")
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import test_batch
-from test_batch import paced_job, photoscore, read_output
+from test_batch import kill_and_settle, paced_job, photoscore, read_output, wait_for_a_part
 
 from photoscore.review.presets import get_preset
 from photoscore.review.reviewer import Reviewer
@@ -181,20 +181,8 @@ def test_a_killed_review_resumes_exactly_once(cluster, photo_server, tmp_path: P
     rows, command, out = paced_job(tmp_path, photo_server)
     command += ["--review"]
     driver = subprocess.Popen(command, env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 150
-    while not list((out / "_scored").glob("part-*.parquet")):
-        assert driver.poll() is None and time.monotonic() < deadline, driver.stderr.read().decode()
-        time.sleep(0.05)
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
-    driver.stderr.close()
-    before: dict[str, int] = {}
-    while True:  # until the killed job's actor is gone and nothing more appears
-        time.sleep(1.5)
-        now = {p.name: p.stat().st_mtime_ns for p in (out / "_scored").glob("part-*.parquet")}
-        if now == before:
-            break
-        before = now
+    wait_for_a_part(out / "_scored", driver, seconds=150)
+    before = kill_and_settle(driver, out / "_scored")
     assert 1 <= len(before) < 8
     done = sum(pq.read_metadata(out / "_scored" / name).num_rows for name in before)
 

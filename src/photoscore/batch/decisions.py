@@ -22,6 +22,7 @@ import pyarrow as pa
 from photoscore.batch.inputs import INPUT_ROW
 from photoscore.batch.reviewing import CHECKS
 from photoscore.batch.storage import Folder, part_name
+from photoscore.review.output import listing_record
 from photoscore.review.photo import CheckResult
 from photoscore.review.presets import get_preset
 from photoscore.review.results import ListingReview, PhotoReview
@@ -122,25 +123,12 @@ def _listing_row(
 ) -> dict[str, Any]:
     """The listing's record (as ``review``'s listing record) and its photos' decisions as lists."""
     paths = {r.index: r.result.path for r in reviews}
-    verdicts = listing.verdicts
+    record = listing_record(listing, paths)
+    verdicts = record.pop("verdicts")
+    groups = record.pop("duplicates")
     return {
-        "listing": listing.listing,
-        "preset": listing.preset,
-        "photos": len(reviews),
-        "acceptable_photos": listing.acceptable_photos,
-        "min_photos": listing.min_photos,
-        "cover": listing.cover.result.path if listing.cover else None,
-        "cover_note": listing.cover_note,
-        "order": [p.result.path for p in listing.photos if p.position is not None],
-        "rooms_shown": listing.rooms_shown,
-        "missing_rooms": listing.missing_rooms,
-        "duplicates": json.dumps(
-            [
-                {"keep": paths[g.keep], "copies": [paths[i] for i in g.others], "exact": g.exact}
-                for g in listing.duplicates
-            ]
-        ),
-        "tie_band": listing.tie_band,
+        **record,
+        "duplicates": json.dumps([{k: g[k] for k in ("keep", "copies", "exact")} for g in groups]),
         **{f"verdict.{rule}": verdict for rule, verdict in verdicts.items()},
         "_rows": [r.index for r in reviews],
         "_position": [r.position for r in reviews],

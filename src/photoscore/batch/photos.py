@@ -210,16 +210,33 @@ def score_dataset(
     ``fetch_threads``, ``timeout``, ``attempts``, ``normalizer``, ``scale``, ``allow_networks``). Lazy,
     like every Dataset.
     """
+    return map_photos(
+        dataset, PhotoScorer, models, path_column, actors, threads, rows_per_call, **scorer_options
+    )
+
+
+def map_photos(
+    dataset: ray.data.Dataset,
+    actor: type,
+    models: Sequence[str | Path],
+    path_column: str,
+    actors: int | None,
+    threads: int,
+    rows_per_call: int,
+    **actor_options: Any,
+) -> ray.data.Dataset:
+    """``dataset`` mapped by a pool of ``actor`` (a callable class taking ``models``, ``path_column``,
+    ``threads`` and ``actor_options``), each actor loading the models once and using ``threads`` CPUs."""
     import ray
     import ray.data
 
     return dataset.map_batches(
-        PhotoScorer,
+        actor,
         fn_constructor_kwargs={
             "models": ray.put([ModelBlob.read(m) for m in models]),
             "path_column": path_column,
             "threads": threads,
-            **scorer_options,
+            **actor_options,
         },
         batch_size=rows_per_call,
         batch_format="pyarrow",

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -25,7 +24,7 @@ from photoscore.batch.photos import (
     DEFAULT_THREADS,
     ModelBlob,
     PhotoScorer,
-    default_actors,
+    map_photos,
 )
 from photoscore.review.photo import ANALYSIS_SIDE
 from photoscore.review.presets import get_preset
@@ -158,28 +157,22 @@ def review_dataset(
     """A Dataset of photo locations -> the same rows with the score and per-photo review columns
     (room, each check's ``<check>.value``/``<check>.verdict``, ``reasons``, ``digest``, ``phash``,
     ``embedding``), as :func:`~photoscore.batch.photos.score_dataset` does for scores. Lazy."""
-    import ray
-    import ray.data
-
-    return dataset.map_batches(
+    return map_photos(
+        dataset,
         PhotoReviewer,
-        fn_constructor_kwargs={
-            "models": ray.put([ModelBlob.read(m) for m in models]),
-            "preset": preset,
-            "path_column": path_column,
-            "threads": threads,
-            **scorer_options,
-        },
-        batch_size=rows_per_call,
-        batch_format="pyarrow",
-        compute=ray.data.ActorPoolStrategy(size=actors or default_actors(threads)),
-        num_cpus=threads,
+        models,
+        path_column,
+        actors,
+        threads,
+        rows_per_call,
+        preset=preset,
+        **scorer_options,
     )
 
 
 def review_band(models: Sequence[str | Path]) -> float:
     """The tie band of these model files (their cards' repeatability), as the Reviewer would use."""
-    return tie_band([SimpleNamespace(card=read_card(m)) for m in models])  # type: ignore[misc]
+    return tie_band([read_card(m) for m in models])
 
 
 def _round(value: float | None) -> float | None:

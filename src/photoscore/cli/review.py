@@ -95,6 +95,8 @@ def review(
                 _print_listing(listing)
             if sheet is not None:
                 sheet.add(listing)
+            for photo in listing.photos:  # decided: the embeddings are not written, so not kept either
+                photo.embedding = None
             reviewed.append(listing)
     photos = sorted((p for listing in reviewed for p in listing.photos), key=lambda p: p.index)
     paths_by_index = {p.index: p.result.path for p in photos}

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from photoscore.images import Photo
+from photoscore.modelcard import ModelCard
 from photoscore.review import checks
 from photoscore.review.decision import decide
 from photoscore.review.duplicates import (
@@ -26,7 +27,6 @@ from photoscore.review.rooms import RoomModel
 from photoscore.review.tilt import check_tilt
 from photoscore.scoring.engine import Decoded, Scorer
 from photoscore.scoring.listing import GroupBuffer, GroupBy, group_labels, rank_in_place
-from photoscore.scoring.onnx_model import OnnxNimaModel
 from photoscore.scoring.results import ScoreResult
 
 # Tie band where no model card gives its repeatability: the p95 score change of the bundled default
@@ -47,9 +47,9 @@ class Inspection:
     phash: int
 
 
-def tie_band(models: Sequence[OnnxNimaModel]) -> float:
+def tie_band(cards: Sequence[ModelCard]) -> float:
     """Scores closer than this are within the models' noise: the largest repeatability their cards give."""
-    bands = [m.card.metrics.get(REPEATABILITY_METRIC) for m in models]
+    bands = [card.metrics.get(REPEATABILITY_METRIC) for card in cards]
     known = [b for b in bands if b is not None]
     return max(known) if len(known) == len(bands) else max([*known, DEFAULT_TIE_BAND])
 
@@ -71,7 +71,7 @@ class Reviewer:
         self.scorer = scorer
         self.preset = preset or get_preset("none")
         self.rooms = rooms or RoomModel()
-        self.tie_band = tie_band(scorer.models) if band is None else band
+        self.tie_band = tie_band([m.card for m in scorer.models]) if band is None else band
         technical = [m.name for m in scorer.models if m.card.kind == "technical"]
         self.technical_model = technical[0] if technical else None
 
