@@ -1,10 +1,11 @@
 """Benchmark `review` against `score` on the same photos: photos/s of each and their ratio, in one run.
 
-Usage: python scripts/benchmark_review.py [--photos N] [--rounds R] [--listing-size K] [--large]
+Usage: python scripts/benchmark_review.py [--photos N] [--rounds R] [--listing-size K] [--large [WxH]]
 
 Both use the bundled default model. Photos: LIVE In the Wild photos (../shared/data/livec, 500x500) in
-listing folders of K photos; with --large each is first enlarged to 2000x1500 and saved as a JPEG at
-quality 90, the size of a phone photo a host uploads, so the reduced JPEG decode is measured too.
+listing folders of K photos; with --large each is first enlarged to 2000x1500 (or WxH, e.g. 4032x3024,
+a 12 MP phone photo) and saved as a JPEG at quality 90, the size of the photos hosts upload, so the
+reduced JPEG decode is measured too.
 Rounds alternate the two; medians are reported, since this machine's speed drifts and only ratios
 within one run are trustworthy. The review's target is at least 0.6 of score's photos/s.
 """
@@ -28,9 +29,9 @@ LIVEC = REPO.parent / "shared" / "data" / "livec" / "images"
 BENCH_DIR = REPO / "build" / "bench"
 
 
-def prepare_listings(count: int, listing_size: int, large: bool) -> list[Path]:
-    """``count`` photos in folders of ``listing_size`` (one folder per listing)."""
-    root = BENCH_DIR / f"review-{count}-{listing_size}{'-large' if large else ''}"
+def prepare_listings(count: int, listing_size: int, large: tuple[int, int] | None) -> list[Path]:
+    """``count`` photos in folders of ``listing_size`` (one folder per listing), enlarged to ``large``."""
+    root = BENCH_DIR / f"review-{count}-{listing_size}{f'-{large[0]}x{large[1]}' if large else ''}"
     sources = sorted(LIVEC.iterdir())
     files = []
     for i in range(count):
@@ -40,7 +41,7 @@ def prepare_listings(count: int, listing_size: int, large: bool) -> list[Path]:
         target = folder / (f"{i:05d}.jpg" if large else f"{i:05d}{source.suffix}")
         if not target.exists():
             if large:
-                Image.open(source).convert("RGB").resize((2000, 1500), Image.BICUBIC).save(target, quality=90)
+                Image.open(source).convert("RGB").resize(large, Image.BICUBIC).save(target, quality=90)
             else:
                 target.write_bytes(source.read_bytes())
         files.append(target)
@@ -65,9 +66,12 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--listing-size", type=int, default=20)
-    parser.add_argument("--large", action="store_true")
+    parser.add_argument(
+        "--large", nargs="?", const="2000x1500", help="enlarge the photos to WxH JPEGs [2000x1500]"
+    )
     args = parser.parse_args()
-    files = prepare_listings(args.photos, args.listing_size, args.large)
+    large = tuple(int(side) for side in args.large.split("x")) if args.large else None
+    files = prepare_listings(args.photos, args.listing_size, large)  # type: ignore[arg-type]
     scorer = Scorer([default_model()])
     reviewer = Reviewer(scorer, rooms=RoomModel())
     rates: dict[str, list[float]] = {"score": [], "review": []}
@@ -75,7 +79,7 @@ def main() -> None:
         rates["score"].append(score_rate(scorer, files))
         rates["review"].append(review_rate(reviewer, files))
     median = {k: statistics.median(v) for k, v in rates.items()}
-    print(f"{len(files)} photos{' (2000x1500 JPEG)' if args.large else ''}, {args.rounds} rounds")
+    print(f"{len(files)} photos{f' ({args.large} JPEG)' if args.large else ''}, {args.rounds} rounds")
     for name, values in rates.items():
         print(
             f"  {name:6s} median {median[name]:6.1f} photos/s  (rounds: {', '.join(f'{v:.1f}' for v in values)})"

@@ -23,10 +23,12 @@ HASH_BITS = 64
 # pHash as imagehash computes it: a 32x32 grey copy, its 2-D DCT-II, the 8x8 lowest frequencies (DC
 # included) against their median, bits row by row, the first the most significant.
 _HASH_SIDE = 32
+# The grey copy is first box-reduced to about 3 x 32 px, then LANCZOS-resized: a sixth of the time of a
+# LANCZOS resize from 512 px, 0.14 of 64 bits different from it on average (at most 2, on 400 LIVE photos).
+_REDUCING_GAP = 3.0
 _LOW = 8
 _n = np.arange(_HASH_SIDE)
 _DCT_LOW = np.cos(np.pi * np.arange(_LOW)[:, None] * (2 * _n[None, :] + 1) / (2 * _HASH_SIDE))
-_BIT_WEIGHTS = [1 << (HASH_BITS - 1 - i) for i in range(HASH_BITS)]
 
 
 def pixel_digest(view: PhotoView) -> str:
@@ -38,13 +40,14 @@ def pixel_digest(view: PhotoView) -> str:
 
 
 def perceptual_hash(view: PhotoView) -> int:
-    """64-bit pHash of the photo's grey analysis copy (equal to ``imagehash.phash`` on the same pixels)."""
-    grey = Image.fromarray(view.luma * np.float32(255)).resize(
-        (_HASH_SIDE, _HASH_SIDE), Image.Resampling.LANCZOS
+    """64-bit pHash of the photo's grey analysis copy: ``imagehash.phash``'s method (the signs of the
+    low 8x8 DCT of a 32x32 copy against their median), within a bit or two of it on the same pixels."""
+    grey = Image.fromarray(view.grey).resize(
+        (_HASH_SIDE, _HASH_SIDE), Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP
     )
     coeffs = _DCT_LOW @ np.asarray(grey, dtype=np.float64) @ _DCT_LOW.T
-    bits = (coeffs > np.median(coeffs)).ravel()
-    return sum(w for w, bit in zip(_BIT_WEIGHTS, bits, strict=True) if bit)
+    bits = np.packbits(coeffs > np.median(coeffs))  # row by row, the first bit the highest
+    return int.from_bytes(bits.tobytes(), "big")
 
 
 def hash_to_hex(phash: int) -> str:

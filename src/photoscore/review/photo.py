@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -55,23 +56,32 @@ class PhotoView:
         return self.photo.size[1]
 
     @cached_property
-    def rgb(self) -> np.ndarray:
-        """uint8 (H, W, 3), longest side at most :data:`ANALYSIS_SIDE`, aspect ratio kept."""
+    def image(self) -> Image.Image:
+        """The analysis copy: the decoded photo with its longest side at most :data:`ANALYSIS_SIDE`, aspect
+        ratio kept (the photo itself when smaller)."""
         image = self.photo.image
         scale = ANALYSIS_SIDE / max(image.size)
         if scale < 1:
             size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
             image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-        return np.asarray(image)
+        return image
+
+    @cached_property
+    def rgb(self) -> np.ndarray:
+        """uint8 (H, W, 3) pixels of :attr:`image`."""
+        return np.asarray(self.image)
+
+    @cached_property
+    def grey(self) -> np.ndarray:
+        """uint8 (H, W) luminance of :attr:`rgb` (Rec. 601 weights, rounded to the nearest level)."""
+        return cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
 
     @cached_property
     def luma(self) -> np.ndarray:
-        """float32 (H, W) perceived brightness 0..1 of :attr:`rgb` (Rec. 601 weights)."""
-        rgb = self.rgb.astype(np.float32)
-        return (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114) / 255.0
+        """float32 (H, W) perceived brightness 0..1 of :attr:`grey`."""
+        return self.grey.astype(np.float32) * np.float32(1 / 255)
 
     @cached_property
     def luma_counts(self) -> np.ndarray:
-        """Counts of the 256 luminance levels of :attr:`luma` (one histogram for every check that needs it)."""
-        levels = np.clip(self.luma * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return np.bincount(levels.ravel(), minlength=256)
+        """Counts of the 256 luminance levels of :attr:`grey` (one histogram for every check that needs it)."""
+        return cv2.calcHist([self.grey], [0], None, [256], [0, 256]).ravel().astype(np.int64)

@@ -83,7 +83,7 @@ class Reviewer:
             size=photo.size,
             checks=[*run_checks(view, self.preset), checks.check_focus(focus)],
             focus=focus,
-            room_input=self.rooms.preprocessing.to_array(photo.image),
+            room_input=self.rooms.preprocessing.to_array(view.image),  # 192 px from the 512 px copy
             digest=pixel_digest(view),
             phash=perceptual_hash(view),
         )
