@@ -97,7 +97,9 @@ def main() -> None:
     import ray
     import ray.data
 
-    from photoscore.batch.catalogue import catalogue_duplicates
+    from photoscore.batch.catalogue import Buckets, catalogue_duplicates
+
+    buckets = Buckets.for_photos(args.photos)  # as batch sizes them
 
     with tempfile.TemporaryDirectory(prefix="catalogue-") as temp:
         folder = Path(temp)
@@ -111,7 +113,7 @@ def main() -> None:
         sampler.start()
         started = time.monotonic()
         dataset = ray.data.read_parquet(str(folder))
-        pairs = catalogue_duplicates(dataset, partitions=args.partitions)
+        pairs = catalogue_duplicates(dataset, buckets=buckets, partitions=args.partitions)
         found = {(a, b) for batch in pairs.iter_batches(batch_size=None, batch_format="pyarrow")
                  for a, b in zip(batch["photo_row"].to_pylist(), batch["other_row"].to_pylist(), strict=True)}  # fmt: skip
         seconds = time.monotonic() - started
@@ -120,7 +122,8 @@ def main() -> None:
         ray.shutdown()
     hits = len(found & planted)
     print(json.dumps({
-        "photos": args.photos, "planted": len(planted), "pairs_found": len(found), "planted_found": hits,
+        "photos": args.photos, "buckets": f"{buckets.bands} bands + {buckets.tables} x {buckets.bits} bits",
+        "planted": len(planted), "pairs_found": len(found), "planted_found": hits,
         "recall": hits / len(planted), "other_pairs": len(found) - hits, "seconds": round(seconds, 1),
         "synthesis_seconds": round(made, 1),
         "driver_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),

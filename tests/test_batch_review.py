@@ -26,7 +26,8 @@ import pyarrow.parquet as pq
 import test_batch
 from test_batch import kill_and_settle, paced_job, photoscore, read_output, wait_for_a_part
 
-from photoscore.review.presets import get_preset
+from photoscore.batch.catalogue import Buckets
+from photoscore.review.presets import get_preset, load_preset_file
 from photoscore.review.reviewer import Reviewer
 from photoscore.scoring.engine import Scorer
 from photoscore.scoring.registry import default_model
@@ -95,6 +96,56 @@ def test_review_job_decides_each_listing_as_review_does(cluster, tmp_path: Path)
 
     rerun = photoscore("batch", tmp_path / "in", "-r", "--out", out, "--shard-size", "2", env=cluster.env)
     assert rerun.returncode != 0 and "other review" in rerun.stderr
+
+
+def test_a_platforms_own_rules_decide_the_listings(cluster, tmp_path: Path):
+    """`batch --review --preset-file`: the file's rules decide as `photoscore review --preset-file` does,
+    and a rerun with other rules in the file is refused."""
+    for listing, photos in {
+        "L1": ["astronaut", "coffee"],
+        "L2": ["chelsea", "rocket", "coffee-dark"],
+    }.items():
+        (tmp_path / "in" / listing).mkdir(parents=True)
+        for name in photos:
+            shutil.copy(REPO / "examples" / f"{name}.jpg", tmp_path / "in" / listing / f"{name}.jpg")
+    rules = tmp_path / "our-site.json"
+    rules.write_text(json.dumps({"min_size": [4000, 3000], "min_photos": 1, "required_rooms": ["exterior"]}))
+    out = tmp_path / "out"
+    run = photoscore("batch", tmp_path / "in", "-r", "--out", out, "--review", "--preset-file", rules,
+                     env=cluster.env)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+
+    reviewer = Reviewer(Scorer([default_model()]), load_preset_file(rules))
+    files = sorted((tmp_path / "in").rglob("*.jpg"))
+    listings = listings_of(out)
+    for expected in reviewer.review(files, "parent"):
+        got = listings[str(Path(expected.photos[0].result.path).parent)]
+        assert got["preset"] == "our-site"
+        assert got["missing_rooms"] == expected.missing_rooms == ["exterior"]
+        assert got["verdict.photo_count"] == expected.verdicts["photo_count"]
+    # No example photo is 4000x3000, so no listing holds the one acceptable photo the rules ask for.
+    assert all(row["size.verdict"] == "fail" for row in read_output(str(out)))
+    assert {row["verdict.photo_count"] for row in listings.values()} == {"fail"}
+
+    rules.write_text(json.dumps({"min_photos": 1}))
+    rerun = photoscore("batch", tmp_path / "in", "-r", "--out", out, "--review", "--preset-file", rules,
+                       env=cluster.env)  # fmt: skip
+    assert rerun.returncode != 0 and "other review" in rerun.stderr
+    alone = photoscore("batch", tmp_path / "in", "-r", "--out", tmp_path / "o2", "--preset-file", rules,
+                       env=cluster.env)  # fmt: skip
+    assert alone.returncode != 0 and "add --review" in alone.stderr
+
+
+def test_buckets_are_sized_for_the_catalogue() -> None:
+    """Signatures grow with log2 of the photos (a bucket of unrelated photos stays near 16) and the tables
+    keep the chance that a copy at cosine 0.93 shares a bucket at 0.97 or more."""
+    for photos, bits in [(1_000, 12), (11_000, 12), (1_000_000, 16), (10_000_000, 20), (100_000_000, 23)]:
+        buckets = Buckets.for_photos(photos)
+        assert buckets.bits == bits
+        agree = (1 - np.arccos(0.93) / np.pi) ** bits
+        assert 1 - (1 - agree) ** buckets.tables >= 0.97 > 1 - (1 - agree) ** (buckets.tables - 1)
+    assert Buckets.for_photos(1_000_000) == Buckets()
+    assert Buckets.for_photos(10, bits=8, tables=3) == Buckets(bits=8, tables=3)
 
 
 def plant(livec: Path, folder: Path) -> set[frozenset[str]]:
@@ -174,6 +225,14 @@ def test_catalogue_duplicates_found_across_listings_and_again_from_storage(clust
     rerun = photoscore(*command[3:], env=cluster.env)
     assert rerun.returncode == 0, rerun.stderr
     assert pairs_of(out) == found
+    job = json.loads((out / "_photoscore_batch.json").read_text())
+    assert job["duplicates"]["buckets"]["tables"] == Buckets.for_photos(21).tables
+
+    hash_only = photoscore(*command[3:], "--duplicate-tables", "0", env=cluster.env)
+    assert hash_only.returncode == 0, hash_only.stderr
+    job = json.loads((out / "_photoscore_batch.json").read_text())
+    assert job["duplicates"]["buckets"]["tables"] == 0 and job["duplicates"]["buckets"]["bits"] == 12
+    assert set(pairs_of(out)) < planted  # the pHash bands alone miss the cropped copy
 
 
 def test_a_killed_review_resumes_exactly_once(cluster, photo_server, tmp_path: Path):

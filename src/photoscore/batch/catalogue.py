@@ -16,6 +16,7 @@ thousands: blank or near-uniform photos) is skipped rather than paired n x n.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,10 @@ if TYPE_CHECKING:
 # would be millions of calls); each group is sorted and split by key inside.
 GROUPS = 1024
 SLOT_SHIFT = 40  # a bucket key is slot << 40 | the slot's value (values < 2**32)
+# Signatures of about log2(photos / PHOTOS_PER_BUCKET) bits keep a bucket of unrelated photos near this
+# size whatever the catalogue's size, so the pairs looked at grow with the photos, not their square.
+PHOTOS_PER_BUCKET = 16
+MIN_SIGNATURE_BITS = 12
 PAIR_SCHEMA = pa.schema(
     [
         ("photo", pa.string()),
@@ -67,10 +72,11 @@ CARRY = pa.schema(
 @dataclass(frozen=True)
 class Buckets:
     """How photos are bucketed: ``bands`` bands of the pHash and ``tables`` random-projection signatures
-    of ``bits`` bits of the embedding (``seed`` picks the projections; 0 tables: the hash alone)."""
+    of ``bits`` bits of the embedding (``seed`` picks the projections; 0 tables: the hash alone). The
+    defaults are :meth:`for_photos` of a million photos; ``batch`` sizes them for its catalogue."""
 
     bands: int = 4
-    tables: int = 8
+    tables: int = 26
     bits: int = 16
     seed: int = 0
     max_bucket: int = 2000
@@ -78,6 +84,26 @@ class Buckets:
     def __post_init__(self) -> None:
         if HASH_BITS % self.bands or not 1 <= self.bits <= 32 or HASH_BITS // self.bands > 32:
             raise ValueError("bands must divide 64 into bands of at most 32 bits; bits must be 1..32")
+
+    @classmethod
+    def for_photos(
+        cls,
+        photos: int,
+        *,
+        bits: int | None = None,
+        tables: int | None = None,
+        similarity: float = DEFAULT_RULE.similarity,
+        recall: float = 0.97,
+    ) -> Buckets:
+        """Buckets for a catalogue of ``photos``: signatures of log2(photos / :data:`PHOTOS_PER_BUCKET`)
+        bits (at least :data:`MIN_SIGNATURE_BITS`), and enough tables that two embeddings at cosine
+        ``similarity`` share a bucket with probability ``recall``; ``bits`` or ``tables`` given are kept."""
+        if bits is None:
+            bits = min(32, max(MIN_SIGNATURE_BITS, math.ceil(math.log2(max(photos, 1) / PHOTOS_PER_BUCKET))))
+        if tables is None:
+            agree = (1 - math.acos(similarity) / math.pi) ** bits
+            tables = math.ceil(math.log(1 - recall) / math.log(1 - agree))
+        return cls(tables=tables, bits=bits)
 
     def signature_bound(self, similarity: float) -> float:
         """The most signature bits two embeddings at cosine ``similarity`` differ in, three standard

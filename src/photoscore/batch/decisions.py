@@ -24,7 +24,7 @@ from photoscore.batch.reviewing import CHECKS
 from photoscore.batch.storage import Folder, part_name
 from photoscore.review.output import listing_record
 from photoscore.review.photo import CheckResult
-from photoscore.review.presets import get_preset
+from photoscore.review.presets import Preset, as_preset
 from photoscore.review.results import ListingReview, PhotoReview
 from photoscore.review.reviewer import decide_listing
 from photoscore.scoring.results import DECIMALS, ScoreResult
@@ -43,7 +43,7 @@ def decide_listings(
     scored: str,
     photos: int,
     listing_column: str | None,
-    preset: str,
+    preset: str | Preset,
     band: float,
     on_part: Callable[[], None] | None = None,
 ) -> None:
@@ -89,11 +89,11 @@ def _with_listing(batch: pa.Table, column: str | None) -> pa.Table:
     return batch.append_column(LISTING_KEY, label)
 
 
-def _decide_group(table: pa.Table, preset: str, band: float) -> pa.Table:
+def _decide_group(table: pa.Table, preset: str | Preset, band: float) -> pa.Table:
     """One listing's photos -> one row: the listing record and its photos' decisions as lists."""
     rows = table.to_pylist()
     reviews = [_review(row) for row in rows]
-    listing = decide_listing(rows[0][LISTING_KEY], reviews, get_preset(preset), band)
+    listing = decide_listing(rows[0][LISTING_KEY], reviews, as_preset(preset), band)
     stored = {row[INPUT_ROW]: row["reasons"] or [] for row in rows}
     return pa.Table.from_pylist([_listing_row(listing, reviews, stored)], schema=LISTING_SCHEMA)
 

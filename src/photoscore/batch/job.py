@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
+from photoscore.batch.catalogue import Buckets
 from photoscore.batch.decisions import decide_listings
 from photoscore.batch.inputs import INPUT_ROW, Photos, read_input
 from photoscore.batch.photos import DEFAULT_FETCH_THREADS, DEFAULT_THREADS, ModelBlob, PhotoScorer
@@ -50,6 +51,7 @@ from photoscore.batch.ranking import rank_listings
 from photoscore.batch.reuse import write_duplicates
 from photoscore.batch.reviewing import PhotoReviewer, review_band
 from photoscore.batch.storage import Folder, part_name
+from photoscore.review.presets import Preset
 from photoscore.scoring.ensemble import EnsembleMode
 from photoscore.scoring.normalize import Method, Normalizer, Scale
 
@@ -83,8 +85,10 @@ class JobOptions:
     timeout: float = 30.0
     attempts: int = 3
     review: bool = False
-    preset: str = "none"
+    preset: str | Preset = "none"
     duplicates: bool = False
+    duplicate_bits: int | None = None
+    duplicate_tables: int | None = None
     allow_networks: Sequence[str] = ()
 
 
@@ -156,7 +160,7 @@ class BatchJob:
             resumed = len(photos)
         folder.delete_folder(SCORED)
         if options.duplicates:
-            search_duplicates(folder, self.state)
+            search_duplicates(folder, self.state, options.duplicate_bits, options.duplicate_tables)
         seconds = time.monotonic() - started
         dataset = pads.dataset(folder.base, filesystem=folder.fs, format="parquet")
         outcome = dataset.to_table(columns=["path", "error"])
@@ -172,26 +176,36 @@ class BatchJob:
         )
 
 
-def duplicates_only(out: str) -> int:
+def duplicates_only(out: str, bits: int | None = None, tables: int | None = None) -> int:
     """Search the stored hashes and embeddings of a complete ``batch --review`` job in ``out`` for photos
-    reused across listings (nothing decoded again); the pairs found. Needs a connected Ray."""
+    reused across listings (nothing decoded again; signature ``bits`` and ``tables`` default: sized for
+    the job's photos); the pairs found. Needs a connected Ray."""
     folder = Folder(out)
     state = folder.read_json(JOB_FILE)
     if state is None or state.get("format") != JOB_FORMAT:
         raise JobError(f"{folder.location} holds no photoscore batch job")
     if not state["settings"].get("review") or not state["complete"]:
         raise JobError(f"{folder.location}: --duplicates-only needs a complete job run with --review")
-    return search_duplicates(folder, state)
+    return search_duplicates(folder, state, bits, tables)
 
 
-def search_duplicates(folder: Folder, state: dict[str, Any]) -> int:
-    """The catalogue duplicate step (:mod:`photoscore.batch.reuse`), recorded in the job file."""
+def search_duplicates(
+    folder: Folder, state: dict[str, Any], bits: int | None = None, tables: int | None = None
+) -> int:
+    """The catalogue duplicate step (:mod:`photoscore.batch.reuse`) with :meth:`Buckets.for_photos` of the
+    job's photos (``bits``, ``tables`` kept where given), recorded in the job file with its buckets."""
+    buckets = Buckets.for_photos(state["settings"]["photos"], bits=bits, tables=tables)
     state["duplicates"] = None
     folder.write_json(state, JOB_FILE)
-    found = write_duplicates(folder)
-    state["duplicates"] = {"pairs": found}
+    found = write_duplicates(folder, buckets)
+    state["duplicates"] = {"pairs": found, "buckets": asdict(buckets)}
     folder.write_json(state, JOB_FILE)
     return found
+
+
+def _preset_setting(preset: str | Preset) -> str | dict[str, Any]:
+    """A preset as the job file records it: a bundled one by name, a platform's own by its rules."""
+    return preset if isinstance(preset, str) else preset.model_dump(mode="json")
 
 
 def _shard_rows(shard: int, photos: int, shard_size: int) -> int:
@@ -214,7 +228,7 @@ def _settings(photos: Photos, blobs: Sequence[ModelBlob], options: JobOptions) -
         "normalize": options.normalize if options.listing_column else None,
         "normalizer": None if normalizer is None else asdict(normalizer),
         "scale": options.scale,
-        "review": options.preset if options.review else None,
+        "review": _preset_setting(options.preset) if options.review else None,
     }
 
 
@@ -299,7 +313,7 @@ class ShardWriter:
         subfolder: str,
         photos: int,
         shard_size: int,
-        preset: str | None = None,
+        preset: str | Preset | None = None,
         **scorer_options: Any,
     ):
         review = preset is not None

@@ -27,7 +27,7 @@ from photoscore.batch.photos import (
     map_photos,
 )
 from photoscore.review.photo import ANALYSIS_SIDE
-from photoscore.review.presets import get_preset
+from photoscore.review.presets import Preset, as_preset
 from photoscore.review.results import PhotoReview
 from photoscore.review.reviewer import Reviewer, tie_band
 from photoscore.review.rooms import RoomModel
@@ -69,9 +69,9 @@ class PhotoReviewer(PhotoScorer):
     """Ray Data callable class: a batch with a column of photo locations -> the same rows with the score
     columns and the review's per-photo columns (:func:`review_fields`), before any listing decision."""
 
-    def __init__(self, models: Sequence[ModelBlob] | Any, *, preset: str = "none", **options: Any):
+    def __init__(self, models: Sequence[ModelBlob] | Any, *, preset: str | Preset = "none", **options: Any):
         super().__init__(models, **{**options, "normalizer": None})
-        self.reviewer = Reviewer(self.scorer, get_preset(preset), RoomModel(threads=options.get("threads")))
+        self.reviewer = Reviewer(self.scorer, as_preset(preset), RoomModel(threads=options.get("threads")))
         score = self.schema
         self.schema = pa.schema([*score.remove(score.get_field_index("error")), *review_fields(),
                                  score.field("error")])  # fmt: skip
@@ -147,7 +147,7 @@ def review_dataset(
     dataset: ray.data.Dataset,
     models: Sequence[str | Path],
     *,
-    preset: str = "none",
+    preset: str | Preset = "none",
     path_column: str = "path",
     actors: int | None = None,
     threads: int = DEFAULT_THREADS,

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from photoscore.cli.console import err, fail, load_models, load_normalizer, parse_weights, warn_if_untrained
+from photoscore.cli.review import PresetFileOption, platform_rules
 from photoscore.cli.score import (
     BatchSizeOption,
     EnsembleOption,
@@ -82,6 +83,7 @@ def batch(
     preset: Annotated[
         str, typer.Option(help=f"Platform rules for --review: {', '.join(preset_names())}.")
     ] = "none",
+    preset_file: PresetFileOption = None,
     duplicates: Annotated[
         bool,
         typer.Option(
@@ -95,6 +97,23 @@ def batch(
             help="Only the duplicate search, from the hashes and embeddings stored in OUT (no INPUT)."
         ),
     ] = False,
+    duplicate_bits: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=32,
+            help="Bits of each embedding signature of the duplicate search "
+            "(default: log2(photos / 16), at least 12).",
+        ),
+    ] = None,
+    duplicate_tables: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Embedding signatures per photo (default: enough for recall 0.97 at cosine 0.93; "
+            "0: the pHash bands alone).",
+        ),
+    ] = None,
     allow_network: Annotated[
         list[str] | None,
         typer.Option(
@@ -112,7 +131,7 @@ def batch(
     from photoscore.batch.job import BatchJob, JobError, JobOptions
 
     if duplicates_only:
-        _duplicates_only(out, address)
+        _duplicates_only(out, address, duplicate_bits, duplicate_tables)
         return
     if source is None:
         raise fail("give INPUT (a folder or a manifest), or --duplicates-only")
@@ -123,7 +142,10 @@ def batch(
         raise fail(
             "--review ranks within listings by the review's rules: no --normalize, --normalizer, --scale"
         )
-    if preset not in preset_names():
+    if preset_file is not None and not review:
+        raise fail("--preset-file gives the rules of a review: add --review")
+    rules = platform_rules(preset, preset_file) if preset_file is not None else preset
+    if preset_file is None and preset not in preset_names():
         raise fail(f"--preset {preset}: one of {', '.join(preset_names())}")
     if listing_column is None and (normalize is not None or (scale is not None and normalizer is None)):
         raise fail("--normalize and --scale rank within listings: give --listing-column (or --normalizer)")
@@ -147,8 +169,10 @@ def batch(
         timeout=timeout,
         attempts=attempts,
         review=review,
-        preset=preset,
+        preset=rules,
         duplicates=duplicates,
+        duplicate_bits=duplicate_bits,
+        duplicate_tables=duplicate_tables,
         allow_networks=_networks(allow_network or []),
     )
     try:
@@ -182,14 +206,14 @@ def batch(
         raise typer.Exit(1)
 
 
-def _duplicates_only(out: str, address: str | None) -> None:
+def _duplicates_only(out: str, address: str | None, bits: int | None, tables: int | None) -> None:
     """``--duplicates-only``: the search over the stored columns of the job in ``out``."""
     from photoscore.batch.job import JobError, duplicates_only
 
     started = time.monotonic()
     _connect(address)
     try:
-        found = duplicates_only(out)
+        found = duplicates_only(out, bits, tables)
     except JobError as exc:
         raise fail(str(exc)) from exc
     _print_pairs(found, out)

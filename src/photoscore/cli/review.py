@@ -33,6 +33,12 @@ from photoscore.review.reviewer import Reviewer
 from photoscore.review.sheet import ReviewSheet
 from photoscore.scoring.results import ScoreResult
 
+PresetOption = Annotated[str, typer.Option(help=f"Platform rules: {', '.join(preset_names())}.")]
+PresetFileOption = Annotated[
+    Path | None,
+    typer.Option(help="A JSON file with a platform's own rules (the keys of a preset); overrides --preset."),
+]
+
 
 def review(
     paths: Annotated[
@@ -46,10 +52,8 @@ def review(
     manifest: ManifestOption = None,
     model_weights: WeightsOption = None,
     ensemble: EnsembleOption = "distribution",
-    preset: Annotated[str, typer.Option(help=f"Platform rules: {', '.join(preset_names())}.")] = "none",
-    preset_file: Annotated[
-        Path | None, typer.Option(help="A JSON file with a platform's own rules (the keys of a preset).")
-    ] = None,
+    preset: PresetOption = "none",
+    preset_file: PresetFileOption = None,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -80,7 +84,7 @@ def review(
     for target in (output, listings):
         if target is not None and target.suffix.lower() not in FORMATS:
             raise fail(f"{target}: unknown output format; use a .json, .jsonl or .csv file name")
-    rules = _preset(preset, preset_file)
+    rules = platform_rules(preset, preset_file)
     files, groups = _photos_and_groups(paths, manifest, None, recursive)
     reviewer = Reviewer(_scorer(model, model_weights, ensemble, batch_size, workers, max_pixels), rules)
     names = [m.name for m in reviewer.scorer.models]
@@ -116,7 +120,8 @@ def review(
         raise typer.Exit(1)
 
 
-def _preset(name: str, path: Path | None) -> Preset:
+def platform_rules(name: str, path: Path | None) -> Preset:
+    """The preset a command's ``--preset`` and ``--preset-file`` name (the file wins)."""
     try:
         return load_preset_file(path) if path is not None else get_preset(name)
     except PresetError as exc:

@@ -83,6 +83,11 @@ def get_preset(name: str) -> Preset:
     return Preset(name=name, **entries[name])
 
 
+def as_preset(preset: str | Preset) -> Preset:
+    """A bundled preset by name, or the preset itself."""
+    return get_preset(preset) if isinstance(preset, str) else preset
+
+
 def load_preset_file(path: str | Path) -> Preset:
     """A platform's own rules from a JSON file holding one preset object (the keys of the bundled ones)."""
     path = Path(path)
