@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -233,6 +234,12 @@ def test_catalogue_duplicates_found_across_listings_and_again_from_storage(clust
     job = json.loads((out / "_photoscore_batch.json").read_text())
     assert job["duplicates"]["buckets"]["tables"] == 0 and job["duplicates"]["buckets"]["bits"] == 12
     assert set(pairs_of(out)) < planted  # the pHash bands alone miss the cropped copy
+
+    longer = photoscore(*command[3:], "--duplicate-bits", "14", env=cluster.env)
+    assert longer.returncode == 0, longer.stderr
+    job = json.loads((out / "_photoscore_batch.json").read_text())
+    assert job["duplicates"]["buckets"] == asdict(Buckets.for_photos(21, bits=14))  # tables sized for 14 bits
+    assert set(pairs_of(out)) <= planted
 
 
 def test_a_killed_review_resumes_exactly_once(cluster, photo_server, tmp_path: Path):
