@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=100_000)
     parser.add_argument("--copies", type=int, default=1000)
     parser.add_argument("--partitions", type=int, default=16)
+    parser.add_argument("--object-store-gib", type=float, help="Ray's object store (default: Ray's own)")
     args = parser.parse_args()
     import ray
     import ray.data
@@ -106,7 +107,8 @@ def main() -> None:
         started = time.monotonic()
         planted = synthetic(args.photos, args.copies, folder)
         made = time.monotonic() - started
-        ray.init(include_dashboard=False, logging_level="WARNING")
+        store = None if args.object_store_gib is None else int(args.object_store_gib * 2**30)
+        ray.init(include_dashboard=False, logging_level="WARNING", object_store_memory=store)
         ray.data.DataContext.get_current().enable_progress_bars = False
         stop, peaks = threading.Event(), {}
         sampler = threading.Thread(target=worker_peak_rss, args=(stop, peaks), daemon=True)
