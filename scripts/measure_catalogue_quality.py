@@ -204,7 +204,11 @@ def main() -> None:
     import pyarrow.dataset as pads
 
     rows = pads.dataset(out / "_duplicates", format="parquet").to_table(columns=["photo", "other_photo"])
-    found = {frozenset({r["photo"], r["other_photo"]}) for r in rows.to_pylist()}
+
+    def here(path: str) -> str:  # the stored path in this WORK, should the folder have been copied or moved
+        return str(photos / Path(path).parent.name / Path(path).name)
+
+    found = {frozenset({here(r["photo"]), here(r["other_photo"])}) for r in rows.to_pylist()}
     job = json.loads((out / "_photoscore_batch.json").read_text())
     report |= {"photos": sum(1 for _ in photos.rglob("*.jpg")), "planted": len(planted),
                "photoscore": {**scored(found, planted), "buckets": job["duplicates"]["buckets"]}}  # fmt: skip
