@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,43 +240,51 @@ def train_head(x: np.ndarray, y: np.ndarray, group: np.ndarray, lever: Lever, se
     return predict
 
 
-def study(features: dict[str, np.ndarray], data: dict, levers: dict[str, Lever], seeds: int, epochs: int):
-    """SRCC per lever: each LIVE CV fold (1-3) and the BIQ2021 validation part, averaged over seeds."""
-    results = {}
-    for name, lever in levers.items():
-        start = time.monotonic()
-        x = {part: view(f, lever.crops) for part, f in features.items()}
-        y = {part: labels_of(entries) for part, entries in data.items()}
-        rows = {f"live{k}": [] for k in SELECTION_FOLDS} | {"biq_val": []}
-        for seed in range(seeds):
-            for k in SELECTION_FOLDS:
-                train = [f"live{i}" for i in SELECTION_FOLDS if i != k] + ["biq_train"]
-                group = np.concatenate([np.full(len(y[p]), p.startswith("live"), np.int64) for p in train])
-                predict = train_head(
-                    np.concatenate([x[p] for p in train]),
-                    np.concatenate([y[p] for p in train]),
-                    group,
-                    lever,
-                    seed,
-                    epochs,
-                )
-                for part in (f"live{k}", "biq_val"):
-                    rows[part].append(spearmanr(predict(x[part]), y[part] @ BUCKETS.numpy())[0])
-        live = [float(np.mean(rows[f"live{k}"])) for k in SELECTION_FOLDS]
-        results[name] = {
-            **{f"live_fold{k}": round(v, 4) for k, v in zip(SELECTION_FOLDS, live, strict=True)},
-            "live_mean": round(float(np.mean(live)), 4),
-            "live_seed_sd": round(float(np.std(np.mean([rows[f"live{k}"] for k in SELECTION_FOLDS], 0))), 4),
-            "biq_val": round(float(np.mean(rows["biq_val"])), 4),
-            "lever": lever.__dict__,
+def one_lever(name: str, lever: Lever, features: dict, data: dict, seeds: int, epochs: int) -> dict:
+    """SRCC of one lever: each LIVE CV fold (1-3) and the BIQ2021 validation part, averaged over seeds."""
+    torch.set_num_threads(1)
+    start = time.monotonic()
+    x = {part: view(f, lever.crops) for part, f in features.items()}
+    y = {part: labels_of(entries) for part, entries in data.items()}
+    rows: dict[str, list[float]] = {f"live{k}": [] for k in SELECTION_FOLDS} | {"biq_val": []}
+    for seed in range(seeds):
+        for k in SELECTION_FOLDS:
+            train = [f"live{i}" for i in SELECTION_FOLDS if i != k] + ["biq_train"]
+            group = np.concatenate([np.full(len(y[p]), p.startswith("live"), np.int64) for p in train])
+            predict = train_head(
+                np.concatenate([x[p] for p in train]),
+                np.concatenate([y[p] for p in train]),
+                group,
+                lever,
+                seed,
+                epochs,
+            )
+            for part in (f"live{k}", "biq_val"):
+                rows[part].append(float(spearmanr(predict(x[part]), y[part] @ BUCKETS.numpy())[0]))
+    live = [float(np.mean(rows[f"live{k}"])) for k in SELECTION_FOLDS]
+    per_seed = np.mean([rows[f"live{k}"] for k in SELECTION_FOLDS], 0)
+    result = {
+        **{f"live_fold{k}": round(v, 4) for k, v in zip(SELECTION_FOLDS, live, strict=True)},
+        "live_mean": round(float(np.mean(live)), 4),
+        "live_seed_sd": round(float(np.std(per_seed)), 4),
+        "biq_val": round(float(np.mean(rows["biq_val"])), 4),
+        "runs": rows,
+        "lever": lever.__dict__,
+    }
+    figures = {k: v for k, v in result.items() if k not in ("lever", "runs")}
+    logging.info("%-32s %s (%.0f s)", name, json.dumps(figures), time.monotonic() - start)
+    return result
+
+
+def study(features: dict, data: dict, levers: dict[str, Lever], seeds: int, epochs: int, jobs: int) -> dict:
+    """Every lever, ``jobs`` at a time (one thread each)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = {
+            name: pool.submit(one_lever, name, lever, features, data, seeds, epochs)
+            for name, lever in levers.items()
         }
-        logging.info(
-            "%-32s %s (%.0f s)",
-            name,
-            json.dumps({k: v for k, v in results[name].items() if k != "lever"}),
-            time.monotonic() - start,
-        )
-    return results
+        return {name: future.result() for name, future in futures.items()}
 
 
 def main() -> None:
@@ -292,6 +302,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--levers", nargs="*", default=list(LEVERS), help="names from LEVERS")
+    parser.add_argument("--jobs", type=int, default=2, help="levers trained at once (one thread each)")
     parser.add_argument("--extract-only", action="store_true")
     parser.add_argument(
         "--partial-train",
@@ -317,8 +328,8 @@ def main() -> None:
     data["biq_train"] = data["biq_train"][: len(features["biq_train"])]
     if args.extract_only:
         return
-    torch.set_num_threads(1)
-    results = study(features, data, {name: LEVERS[name] for name in args.levers}, args.seeds, args.epochs)
+    levers = {name: LEVERS[name] for name in args.levers}
+    results = study(features, data, levers, args.seeds, args.epochs, args.jobs)
     meta = {
         "photos": {part: len(entries) for part, entries in data.items()},
         "biq_photos_drawn": args.biq_photos,
