@@ -81,6 +81,10 @@ LEVERS = {  # the most telling first: on a busy machine a run may be cut short
     "b_live_weight_x5": Lever(live_weight=5.0),
     "d_5views_train_score_mean": Lever(crops="views5"),
     "c_fidelity_only": Lever(fidelity=1.0, emd=0.0),
+    # how many crops the gain of d needs (each crop is one more network pass per photo when scoring)
+    "d_mean2_centre+tl": Lever(crops="mean:0,1"),
+    "d_mean3_centre+tl+br": Lever(crops="mean:0,1,4"),
+    "d_mean4_corners": Lever(crops="mean:1,2,3,4"),
 }
 
 
@@ -179,6 +183,8 @@ def view(features: np.ndarray, crops: str) -> np.ndarray:
         return features[:, 0]
     if crops == "mean5":
         return features.mean(1)
+    if crops.startswith("mean:"):  # e.g. "mean:0,1,4": the centre and two opposite corners, averaged
+        return features[:, [int(i) for i in crops[5:].split(",")]].mean(1)
     return features
 
 
