@@ -65,7 +65,8 @@ class Lever:
     fidelity: float = 0.0  # weight of the within-database fidelity loss next to EMD
     emd: float = 1.0  # weight of EMD
     crops: str = "centre"  # "centre", "mean5" (5 crops' features averaged), "views5" (train on each crop,
-    # score the mean of the 5 crops' scores)
+    # score the mean of the 5 crops' scores), "views5_score_centre" (train so, score the centre crop),
+    # "mean:0,1,4" (those crops' features averaged; 0 = centre, 1-4 = corners tl, tr, bl, br)
     live_weight: float = 1.0  # EMD weight of a LIVE photo (a BIQ2021 photo weighs 1)
     biq: bool = True  # False: LIVE's two training folds alone (a reference, as livec-technical)
 
@@ -85,6 +86,8 @@ LEVERS = {  # the most telling first: on a busy machine a run may be cut short
     "d_mean2_centre+tl": Lever(crops="mean:0,1"),
     "d_mean3_centre+tl+br": Lever(crops="mean:0,1,4"),
     "d_mean4_corners": Lever(crops="mean:1,2,3,4"),
+    "d_train5views_score_centre": Lever(crops="views5_score_centre"),  # free at scoring time
+    "b+d_balanced+mean5": Lever(live_share=0.5, crops="mean5"),
 }
 
 
@@ -183,6 +186,8 @@ def view(features: np.ndarray, crops: str) -> np.ndarray:
         return features[:, 0]
     if crops == "mean5":
         return features.mean(1)
+    if crops in ("views5", "views5_score_centre"):
+        return features
     if crops.startswith("mean:"):  # e.g. "mean:0,1,4": the centre and two opposite corners, averaged
         return features[:, [int(i) for i in crops[5:].split(",")]].mean(1)
     return features
@@ -266,7 +271,9 @@ def one_lever(name: str, lever: Lever, features: dict, data: dict, seeds: int, e
                 epochs,
             )
             for part in (f"live{k}", "biq_val"):
-                rows[part].append(float(spearmanr(predict(x[part]), y[part] @ BUCKETS.numpy())[0]))
+                # views5_score_centre: trained on the 5 crops, scored on the centre crop alone
+                test = x[part][:, 0] if lever.crops == "views5_score_centre" else x[part]
+                rows[part].append(float(spearmanr(predict(test), y[part] @ BUCKETS.numpy())[0]))
     live = [float(np.mean(rows[f"live{k}"])) for k in SELECTION_FOLDS]
     per_seed = np.mean([rows[f"live{k}"] for k in SELECTION_FOLDS], 0)
     result = {
