@@ -81,7 +81,15 @@ class Preprocessing(BaseModel):
             return self.squash(image, self.input_size)
         (big_height, big_width), (height, width) = self.crop_from, self.input_size
         top, left = (big_height - height) // 2, (big_width - width) // 2
-        return self.squash(image, self.crop_from).crop((left, top, left + width, top + height))
+        if image.size == (big_width, big_height):
+            return image.crop((left, top, left + width, top + height))
+        # Resize only the part of the photo the crop comes from (the crop's box mapped back onto the photo):
+        # the same scale and sample positions as squashing the whole photo to crop_from and cropping, so the
+        # same pixels up to rounding (scripts/measure_box_resize.py: at most 3/255 on 0.1% of the pixels,
+        # scores within 0.03), at a fifth of the cost.
+        sx, sy = image.width / big_width, image.height / big_height
+        box = (left * sx, top * sy, (left + width) * sx, (top + height) * sy)
+        return image.resize((width, height), _RESAMPLING[self.interpolation], box=box)
 
     def to_array(self, image: Image.Image) -> np.ndarray:
         """RGB image -> float32 array of shape (3, height, width), normalised."""
