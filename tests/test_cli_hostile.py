@@ -4,6 +4,7 @@ good photos beside it are still scored."""
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import os
 import shutil
@@ -158,6 +159,7 @@ def test_the_first_ctrl_c_stops_the_decoding_threads(colour_model, tmp_path):
     for index in range(40):
         (folder / f"{index:02}.png").write_bytes(rgb_png(4000, 3000))
     args = ["score", folder, "-m", colour_model(), "--workers", "1", "--batch-size", "8"]
+    gc.collect()  # no finalizer of an earlier test's objects may run in this process during the timed wait
     process = subprocess.Popen(
         [sys.executable, "-m", "photoscore", *map(str, args)],
         stdout=subprocess.PIPE,
