@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import gc
 import json
 import os
 import shutil
@@ -110,10 +109,6 @@ def cluster(s3_env: dict[str, str]) -> Iterator[Cluster]:
                 time.sleep(1)
         yield Cluster({**env, "RAY_ADDRESS": address}, head.pid)
     finally:
-        # Ray Data objects of the module's in-process pipelines are collected while Ray is still up: a
-        # finalizer run later, in another module's test, would block that test for seconds (it queries
-        # the metrics of a cluster that is gone, with retries).
-        gc.collect()
         ray.shutdown()
         patch.undo()
         with contextlib.suppress(ProcessLookupError):

@@ -4,7 +4,6 @@ good photos beside it are still scored."""
 from __future__ import annotations
 
 import csv
-import gc
 import json
 import os
 import shutil
@@ -159,7 +158,6 @@ def test_the_first_ctrl_c_stops_the_decoding_threads(colour_model, tmp_path):
     for index in range(40):
         (folder / f"{index:02}.png").write_bytes(rgb_png(4000, 3000))
     args = ["score", folder, "-m", colour_model(), "--workers", "1", "--batch-size", "8"]
-    gc.collect()  # no finalizer of an earlier test's objects may run in this process during the timed wait
     process = subprocess.Popen(
         [sys.executable, "-m", "photoscore", *map(str, args)],
         stdout=subprocess.PIPE,
@@ -174,7 +172,9 @@ def test_the_first_ctrl_c_stops_the_decoding_threads(colour_model, tmp_path):
         process.wait(timeout=30)
     finally:
         process.kill()
-    assert time.monotonic() - start < 1.5
+    # Alone it ends in about 0.2 s; inside the full suite, after the Ray tests, it has taken 3.4 s. Decoding
+    # the queued photos first, as before the fix, took 9.4 s.
+    assert time.monotonic() - start < 5.0
     assert process.returncode != 0
 
 
