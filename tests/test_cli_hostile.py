@@ -163,6 +163,9 @@ def test_the_first_ctrl_c_stops_the_decoding_threads(colour_model, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As a shell starts it: Ctrl-C's default action. An ignored SIGINT is inherited, and the Ray tests
+        # leave this process ignoring it (the command then ran to its end, exit status 0).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stdout is not None
     process.stdout.readline()  # the first batch is scored: the next 17 photos are decoding or queued
@@ -172,9 +175,7 @@ def test_the_first_ctrl_c_stops_the_decoding_threads(colour_model, tmp_path):
         process.wait(timeout=30)
     finally:
         process.kill()
-    # Alone it ends in about 0.2 s; inside the full suite, after the Ray tests, it has taken 3.4 s. Decoding
-    # the queued photos first, as before the fix, took 9.4 s.
-    assert time.monotonic() - start < 5.0
+    assert time.monotonic() - start < 1.5
     assert process.returncode != 0
 
 
