@@ -175,6 +175,18 @@ def extract(entries: list[LabelEntry], images: Path, target: Path, partial_ok: b
     return features
 
 
+def cached_selection(
+    cache: Path = Path("/work/data/tech3"), biq_photos: int = 2000
+) -> tuple[dict[str, list[LabelEntry]], dict[str, np.ndarray]]:
+    """The selection photos of a ``--biq-photos`` run and their features cached by an earlier
+    ``levers.py --extract-only`` in ``cache`` (what levers_seq.py and levers_views.py study)."""
+    data = selection_data(
+        Path("/work/data/BIQ2021"), Path("/work/shared/data/livec"), biq_photos, cache / "labels"
+    )
+    suffix = {part: str(biq_photos) if part.startswith("biq") else "folds123" for part in data}
+    return data, {part: np.load(cache / f"{part}_{suffix[part]}.npy") for part in data}
+
+
 def labels_of(entries: list[LabelEntry]) -> np.ndarray:
     label = np.asarray([e.label for e in entries], dtype=np.float32)
     return label / label.sum(1, keepdims=True)

@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, ".")
@@ -24,9 +23,7 @@ logging.basicConfig(level=logging.WARNING)
 torch.set_num_threads(1)
 seeds = int(sys.argv[1])
 out = Path(sys.argv[2])
-data = L.selection_data(Path("/work/data/BIQ2021"), Path("/work/shared/data/livec"), 2000, Path("/tmp/t3b"))
-c = Path("/work/data/tech3")
-f = {p: np.load(c / f"{p}_{'2000' if p.startswith('biq') else 'folds123'}.npy") for p in data}
+data, f = L.cached_selection()
 levers = dict(L.LEVERS)
 levers.update(
     {

@@ -20,9 +20,7 @@ import levers as L
 torch.set_num_threads(1)
 seeds = int(sys.argv[1])
 out = Path(sys.argv[2])
-data = L.selection_data(Path("/work/data/BIQ2021"), Path("/work/shared/data/livec"), 2000, Path("/tmp/t3b"))
-c = Path("/work/data/tech3")
-f = {p: np.load(c / f"{p}_{'2000' if p.startswith('biq') else 'folds123'}.npy") for p in data}
+data, f = L.cached_selection()
 y = {p: L.labels_of(e) for p, e in data.items()}
 B = L.BUCKETS.numpy()
 
