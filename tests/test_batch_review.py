@@ -216,18 +216,22 @@ def test_catalogue_duplicates_found_across_listings_and_again_from_storage(clust
 
     command = [sys.executable, "-m", "photoscore", "batch", "--duplicates-only", "--out", str(out)]
     killed = subprocess.Popen(command, env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while json.loads((out / "_photoscore_batch.json").read_text())["duplicates"] is not None:
+    deadline = time.monotonic() + 90
+    keys_done = out / "_duplicates_work" / "keys" / "_done.json"
+    while not keys_done.exists():  # the search's first step written; its passes under way
         assert killed.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(1)  # the search under way
+        time.sleep(0.02)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
+    assert json.loads((out / "_photoscore_batch.json").read_text())["duplicates"] is None
     rerun = photoscore(*command[3:], env=cluster.env)
     assert rerun.returncode == 0, rerun.stderr
+    assert "Took up an interrupted search: keys" in rerun.stderr
     assert pairs_of(out) == found
+    assert not (out / "_duplicates_work").exists()
     job = json.loads((out / "_photoscore_batch.json").read_text())
     assert job["duplicates"]["buckets"]["tables"] == Buckets.for_photos(21).tables
+    assert job["duplicates"]["resumed_steps"][0] == "keys"
 
     hash_only = photoscore(*command[3:], "--duplicate-tables", "0", env=cluster.env)
     assert hash_only.returncode == 0, hash_only.stderr

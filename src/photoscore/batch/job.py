@@ -176,10 +176,10 @@ class BatchJob:
         )
 
 
-def duplicates_only(out: str, bits: int | None = None, tables: int | None = None) -> int:
+def duplicates_only(out: str, bits: int | None = None, tables: int | None = None) -> dict[str, Any]:
     """Search the stored hashes and embeddings of a complete ``batch --review`` job in ``out`` for photos
     reused across listings (nothing decoded again; signature ``bits`` and ``tables`` default: sized for
-    the job's photos); the pairs found. Needs a connected Ray."""
+    the job's photos); the job file's record of the search. Needs a connected Ray."""
     folder = Folder(out)
     state = folder.read_json(JOB_FILE)
     if state is None or state.get("format") != JOB_FORMAT:
@@ -191,16 +191,17 @@ def duplicates_only(out: str, bits: int | None = None, tables: int | None = None
 
 def search_duplicates(
     folder: Folder, state: dict[str, Any], bits: int | None = None, tables: int | None = None
-) -> int:
+) -> dict[str, Any]:
     """The catalogue duplicate step (:mod:`photoscore.batch.reuse`) with :meth:`Buckets.for_photos` of the
-    job's photos (``bits``, ``tables`` kept where given), recorded in the job file with its buckets."""
+    job's photos (``bits``, ``tables`` kept where given), recorded in the job file with its buckets and
+    the steps taken up from an interrupted search (``pairs``, ``buckets``, ``resumed_steps``)."""
     buckets = Buckets.for_photos(state["settings"]["photos"], bits=bits, tables=tables)
     state["duplicates"] = None
     folder.write_json(state, JOB_FILE)
-    found = write_duplicates(folder, buckets)
-    state["duplicates"] = {"pairs": found, "buckets": asdict(buckets)}
+    found, resumed = write_duplicates(folder, buckets)
+    state["duplicates"] = {"pairs": found, "buckets": asdict(buckets), "resumed_steps": resumed}
     folder.write_json(state, JOB_FILE)
-    return found
+    return state["duplicates"]
 
 
 def _preset_setting(preset: str | Preset) -> str | dict[str, Any]:

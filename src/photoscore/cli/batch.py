@@ -7,7 +7,7 @@ import ipaddress
 import logging
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -201,7 +201,7 @@ def batch(
     )
     err.print(f"Results written to {out}", highlight=False)
     if duplicates:
-        _print_pairs(job.state["duplicates"]["pairs"], out)
+        _print_pairs(job.state["duplicates"], out)
     if report.scored == 0:
         raise typer.Exit(1)
 
@@ -213,16 +213,19 @@ def _duplicates_only(out: str, address: str | None, bits: int | None, tables: in
     started = time.monotonic()
     _connect(address)
     try:
-        found = duplicates_only(out, bits, tables)
+        search = duplicates_only(out, bits, tables)
     except JobError as exc:
         raise fail(str(exc)) from exc
-    _print_pairs(found, out)
+    _print_pairs(search, out)
     err.print(f"Duplicate search: {time.monotonic() - started:.1f} s.", highlight=False)
 
 
-def _print_pairs(found: int, out: str) -> None:
+def _print_pairs(search: dict[str, Any], out: str) -> None:
+    """The job file's record of a catalogue duplicate search, for people."""
+    if search.get("resumed_steps"):
+        err.print(f"Took up an interrupted search: {', '.join(search['resumed_steps'])} already done.")
     err.print(
-        f"Found {found} pairs of photos reused across listings: {out}/_duplicates/ "
+        f"Found {search['pairs']} pairs of photos reused across listings: {out}/_duplicates/ "
         f"(counts per listing in {out}/_duplicate_counts/).",
         highlight=False,
     )
