@@ -214,6 +214,16 @@ def test_catalogue_duplicates_found_across_listings_and_again_from_storage(clust
     again_own = [r for r in read_output(str(out)) if Path(r["path"]).name.startswith("again-")]
     assert len(again_own) == 1 and again_own[0]["duplicate_of"] is not None  # the in-listing review's
 
+    import ray.data
+
+    from photoscore.batch import catalogue_duplicates
+
+    stored = ray.data.read_parquet(str(out), columns=["input_row", "path", "group", "phash", "embedding"])
+    api = catalogue_duplicates(stored, buckets=Buckets.for_photos(21)).take_all()  # the Python API, in one go
+    assert {
+        frozenset({r["photo"], r["other_photo"]}): (r["hash_distance"], r["similarity"]) for r in api
+    } == found
+
     command = [sys.executable, "-m", "photoscore", "batch", "--duplicates-only", "--out", str(out)]
     killed = subprocess.Popen(command, env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 90
