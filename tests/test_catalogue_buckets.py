@@ -4,9 +4,11 @@ passes cover every key slot once, and a bucket pairs copies across listings only
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
+import pytest
 
-from photoscore.batch.catalogue import (
+pa = pytest.importorskip("pyarrow")  # the batch extra's
+
+from photoscore.batch.catalogue import (  # noqa: E402
     SKETCH_BITS,
     Buckets,
     _bucket_labels,
@@ -14,7 +16,7 @@ from photoscore.batch.catalogue import (
     _candidates,
     _photo_keys,
 )
-from photoscore.review.duplicates import DEFAULT_RULE
+from photoscore.review.duplicates import DEFAULT_RULE  # noqa: E402
 
 
 def unit(rng: np.random.Generator, n: int, dim: int = 64) -> np.ndarray:
