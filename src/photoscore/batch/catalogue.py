@@ -279,7 +279,7 @@ def _listing_ids(listings: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 def _photo_keys(batch: pa.Table, buckets: Buckets) -> pa.Table:
     phash = np.array([int(h, 16) for h in batch["phash"].to_pylist()], dtype=np.uint64)
-    embedding = _matrix(batch["embedding"]) if batch.num_rows else np.zeros((0, 1), np.float32)
+    embedding = _matrix(batch["embedding"])
     keys = buckets.keys(phash, embedding)
     sketch = buckets.sketch(embedding).view(np.int64)
     return pa.table(
@@ -321,8 +321,7 @@ def _candidates(group: pa.Table, buckets: Buckets, rule: NearDuplicateRule) -> p
     phash = group["phash"].to_numpy().view(np.uint64)[order]
     strict, loose = buckets.sketch_bound(rule.similarity), buckets.sketch_bound(rule.hash_similarity)
     n = len(order)
-    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]]) if n else np.zeros(0, np.int64)
-    lengths = np.diff(np.r_[starts, n])
+    _, lengths = _runs(labels)
     at = np.flatnonzero(np.repeat(lengths, lengths) >= 2)
     found_i, found_j, found_d = [], [], []
     step = 1
@@ -332,10 +331,11 @@ def _candidates(group: pa.Table, buckets: Buckets, rule: NearDuplicateRule) -> p
         differ = np.zeros(len(at), np.int16)
         for word in words:  # sketch bits that differ; filtered pair by pair, step by step, to stay small
             differ += np.bitwise_count(word[at] ^ word[at + step])
-        near = at[differ <= loose]
+        close = differ <= loose
+        near = at[close]
         distance = np.bitwise_count(phash[near] ^ phash[near + step]).astype(np.int64)
         keep = (listing[near] != listing[near + step]) & (
-            (differ[differ <= loose] <= strict) | (distance <= rule.hash_distance)
+            (differ[close] <= strict) | (distance <= rule.hash_distance)
         )
         found_i.append(near[keep])
         found_j.append(near[keep] + step)
@@ -360,8 +360,7 @@ def _bucket_labels(keys: np.ndarray, sketch: np.ndarray, max_bucket: int) -> np.
     split by the next few sketch bits (as many as halvings would bring it to the cap; again while a part
     is over); the rows of a part still too big when the sketch runs out get -1 (left out)."""
     n = len(keys)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if n else np.zeros(0, np.int64)
-    lengths = np.diff(np.r_[starts, n])
+    starts, lengths = _runs(keys)
     labels = np.repeat(starts, lengths).astype(np.int64)
     big = lengths > max_bucket
     if not big.any():
@@ -378,14 +377,21 @@ def _bucket_labels(keys: np.ndarray, sketch: np.ndarray, max_bucket: int) -> np.
         value = bits.astype(np.int64) @ (np.int64(1) << np.arange(take, dtype=np.int64))
         order = np.argsort(value, kind="stable")
         rows, value = rows[order], value[order]
-        sub = np.flatnonzero(np.r_[True, value[1:] != value[:-1]])
-        sizes = np.diff(np.r_[sub, len(rows)])
+        sub, sizes = _runs(value)
         labels[rows] = fresh + np.repeat(np.arange(len(sub)), sizes)
         fresh += len(sub)
         pending += [
             (rows[s : s + size], used + take) for s, size in zip(sub, sizes, strict=True) if size > max_bucket
         ]
     return labels
+
+
+def _runs(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted values -> the start and length of each run of equal values."""
+    starts = (
+        np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(ordered) else np.zeros(0, np.int64)
+    )
+    return starts, np.diff(np.r_[starts, len(ordered)])
 
 
 def _wanted_rows(candidates: ray.data.Dataset) -> np.ndarray:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+
 from photoscore.batch.catalogue import (
     CANDIDATE_SCHEMA,
     PAIR_SCHEMA,
@@ -32,14 +34,13 @@ from photoscore.review.duplicates import DEFAULT_RULE, NearDuplicateRule
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    import pyarrow as pa
     import ray.data
 
 DUPLICATES = "_duplicates"
 COUNTS = "_duplicate_counts"
 WORK = "_duplicates_work"
 DONE = "_done.json"
-COUNT_COLUMNS = ("listing", "pairs", "photos")
+COUNT_SCHEMA = pa.schema([("listing", pa.string()), ("pairs", pa.int64()), ("photos", pa.int64())])
 
 
 def write_duplicates(
@@ -47,7 +48,6 @@ def write_duplicates(
 ) -> tuple[int, list[str]]:
     """Search the reviewed parts of ``folder`` for photos reused across listings; the pairs written and
     the steps of an earlier, interrupted search taken up."""
-    import pyarrow as pa
     import ray.data
 
     columns = [INPUT_ROW, "path", "group", "phash", "embedding"]
@@ -59,18 +59,10 @@ def write_duplicates(
     counts = duplicate_counts(pairs).materialize()
     folder.delete_folder(DUPLICATES)
     folder.delete_folder(COUNTS)
-    found = pairs.count()
-    if found:
-        pairs.write_parquet(folder.path(DUPLICATES), filesystem=folder.fs)
-        counts.write_parquet(folder.path(COUNTS), filesystem=folder.fs)
-    else:  # an empty dataset writes no file; readers still find the columns
-        folder.write_table(PAIR_SCHEMA.empty_table(), DUPLICATES, part_name(0))
-        empty = pa.table(
-            {n: pa.array([], pa.string() if n == "listing" else pa.int64()) for n in COUNT_COLUMNS}
-        )
-        folder.write_table(empty, COUNTS, part_name(0))
+    _write(pairs, folder, PAIR_SCHEMA, DUPLICATES)
+    _write(counts, folder, COUNT_SCHEMA, COUNTS)
     folder.delete_folder(WORK)
-    return found, resumed
+    return pairs.count(), resumed
 
 
 def search_in_steps(
@@ -97,7 +89,7 @@ def search_in_steps(
         work.write_json(plan, WORK, "plan.json")
     resumed = [] if resumed is None else resumed
     keys = _step(work, "keys", lambda: photo_keys(photos, buckets), photo_keys_schema(buckets), resumed)
-    count = ray.data.read_parquet(work.path(WORK, "keys"), filesystem=work.fs, columns=["row"]).count()
+    count = keys.count()
     if not count:
         return ray.data.from_arrow(PAIR_SCHEMA.empty_table())
     for number, slots in enumerate(buckets.passes(count, rows_per_pass)):
@@ -123,15 +115,14 @@ def _step(
         resumed.append(name)
     else:
         work.delete_folder(WORK, name)
-        make().write_parquet(work.path(WORK, name), filesystem=work.fs)
-        if not _files(work, name):
-            work.write_table(schema.empty_table(), WORK, name, part_name(0))
+        _write(make(), work, schema, WORK, name)
         work.write_json({"done": True}, WORK, name, DONE)
     return ray.data.read_parquet(work.path(WORK, name), filesystem=work.fs)
 
 
-def _files(work: Folder, name: str) -> list[str]:
-    import pyarrow.fs as pafs
-
-    selector = pafs.FileSelector(work.path(WORK, name), allow_not_found=True)
-    return [info.path for info in work.fs.get_file_info(selector) if info.type == pafs.FileType.File]
+def _write(dataset: ray.data.Dataset, folder: Folder, schema: pa.Schema, *names: str) -> None:
+    """``dataset`` as Parquet files in the folder ``names``; an empty dataset (Ray writes no file for it)
+    as one empty file of ``schema``, so readers still find the columns."""
+    dataset.write_parquet(folder.path(*names), filesystem=folder.fs)
+    if not folder.files(*names):
+        folder.write_table(schema.empty_table(), *names, part_name(0))

@@ -61,6 +61,11 @@ class Folder:
                 found[int(match.group(1))] = info.path
         return found
 
+    def files(self, *names: str) -> list[str]:
+        """The paths of the files directly in the folder ``names`` (none when it does not exist)."""
+        infos = self.fs.get_file_info(pafs.FileSelector(self.path(*names), allow_not_found=True))
+        return [info.path for info in infos if info.type == pafs.FileType.File]
+
     def entries(self) -> list[str]:
         """The names directly in the folder, sorted (none when it does not exist)."""
         infos = self.fs.get_file_info(pafs.FileSelector(self.base, allow_not_found=True))
