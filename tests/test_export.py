@@ -19,7 +19,7 @@ from photoscore.modelcard import ModelCard
 from photoscore.scoring.engine import Scorer
 from photoscore.scoring.onnx_model import OnnxNimaModel
 from photoscore.training import nima
-from photoscore.training.export import build_and_export, export_onnx, onnx_drift
+from photoscore.training.export import build_and_export, export_onnx, onnx_drift, with_input_size
 
 pytestmark = pytest.mark.slow
 
@@ -151,3 +151,56 @@ def test_all_feature_levels_export_and_match_torch(tmp_path, photo_dir):
     card = ModelCard(name="ml", kind="untrained", backbone=net.backbone_name, preprocessing=net.preprocessing)
     path = export_onnx(net, card, tmp_path / "ml.onnx")
     assert onnx_drift(net, path, images) < 1e-5
+
+
+@pytest.fixture(scope="module")
+def centre_crop_net() -> nima.NimaNet:
+    """A Lite0 NimaNet judging the centre 224 crop of a 320x320 view, as a crop_from_size config trains."""
+    torch.manual_seed(0)
+    net = nima.NimaNet.build("EfficientNetLite0", weights="offline").eval()
+    net.preprocessing = net.preprocessing.model_copy(
+        update={"resize": "center_crop", "crop_from": (320, 320)}
+    )
+    return net
+
+
+def test_a_model_judges_a_larger_crop_with_the_same_weights(centre_crop_net, tmp_path, photo_dir):
+    net = centre_crop_net
+    card = ModelCard(
+        name="crop224", kind="technical", backbone=net.backbone_name, preprocessing=net.preprocessing,
+        training_data="LIVE", metrics={"val_srcc": 0.7},
+    )  # fmt: skip
+    small = export_onnx(net, card, tmp_path / "crop224.onnx")
+    wide = with_input_size(small, (288, 288), tmp_path / "crop288.onnx", "crop288")
+
+    wide_card = OnnxNimaModel(wide).card
+    assert (wide_card.name, wide_card.preprocessing.input_size) == ("crop288", (288, 288))
+    assert wide_card.preprocessing.crop_from == (320, 320) and wide_card.training_data == "LIVE"
+    assert wide_card.metrics == {}  # figures measured on the 224 crop do not hold for the 288 one
+    net.preprocessing = wide_card.preprocessing  # torch on the same 288 crops of the same photos
+    try:
+        photos = sorted(photo_dir.glob("*.jpg"))
+        images = photo_batch(net, photos)
+        assert images.shape[-2:] == (288, 288)
+        assert onnx_drift(net, wide, images) < 1e-5
+        with torch.no_grad():
+            expected = mean_score(net.distribution(images).numpy())
+    finally:
+        net.preprocessing = card.preprocessing
+    scored = [r.mean_score_prediction for r in Scorer([wide]).score(photos)]
+    np.testing.assert_allclose(scored, expected, atol=1e-4)
+    narrow = [r.mean_score_prediction for r in Scorer([small]).score(photos)]
+    assert np.abs(np.subtract(narrow, scored)).max() > 1e-3  # the 224 model still judges its own crop
+
+
+def test_a_crop_the_view_cannot_hold_or_a_squash_model_is_refused(centre_crop_net, lite0_onnx, tmp_path):
+    card = ModelCard(
+        name="crop224", kind="technical", backbone=centre_crop_net.backbone_name,
+        preprocessing=centre_crop_net.preprocessing,
+    )  # fmt: skip
+    small = export_onnx(centre_crop_net, card, tmp_path / "crop224.onnx")
+    with pytest.raises(ValueError, match=r"crop224\.onnx: a 400x400 crop does not fit in the 320x320 view"):
+        with_input_size(small, (400, 400), tmp_path / "too-big.onnx", "too-big")
+    with pytest.raises(ValueError, match=r"lite0\.onnx.*squashes whole photos"):
+        with_input_size(lite0_onnx, (288, 288), tmp_path / "squash.onnx", "squash")
+    assert not (tmp_path / "too-big.onnx").exists() and not (tmp_path / "squash.onnx").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import onnx
 import torch
 from torch import nn
@@ -72,6 +73,61 @@ def replace_card(path: str | Path, card: ModelCard) -> None:
     with atomic_path(path) as temp:
         temp.write_bytes(Path(path).read_bytes())
         _attach_card(temp, card)
+
+
+def with_input_size(path: str | Path, size: tuple[int, int], out: str | Path, name: str) -> Path:
+    """A copy of an exported model that judges a larger (or smaller) centre crop with the same weights.
+
+    A network with global pooling takes any input size, so a model trained on random ``input_size`` crops
+    of its ``crop_from`` view can judge a bigger centre crop of the same view: more of the photo at the
+    same resolution, for (new area / old area) of the network's compute. ``size`` is (height, width). The
+    copy's card keeps the original's data and credits, names the crop and drops the original's figures
+    (they were measured on the other crop). Raises ValueError if the graph cannot take the new size.
+    """
+    import onnxruntime as ort
+
+    from photoscore.scoring.onnx_model import OnnxNimaModel
+
+    card = OnnxNimaModel(path).card
+    if card.preprocessing.resize != "center_crop":
+        raise ValueError(
+            f"{path}: the model squashes whole photos; only a centre-crop model can judge a new crop"
+        )
+    view_height, view_width = card.preprocessing.crop_from
+    if size[0] > view_height or size[1] > view_width:
+        raise ValueError(
+            f"{path}: a {size[0]}x{size[1]} crop does not fit in the {view_height}x{view_width} view it crops from"
+        )
+    preprocessing = card.preprocessing.model_copy(update={"input_size": size})
+    model = onnx.load(str(path))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_value, dims[3].dim_value = size
+    del model.graph.value_info[:]  # shapes inferred for the old size
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    try:
+        (probabilities,) = session.run(
+            [card.output_name], {card.input_name: np.zeros((1, 3, *size), np.float32)}
+        )
+    except Exception as exc:  # ONNX Runtime raises its own error types for shapes baked into the graph
+        raise ValueError(f"{path}: its graph cannot take a {size[0]}x{size[1]} input ({exc})") from exc
+    if probabilities.shape != (1, len(card.classes or card.score_buckets)):
+        raise ValueError(f"{path}: a {size[0]}x{size[1]} input gives output shape {probabilities.shape}")
+    old_height, old_width = card.preprocessing.input_size
+    card = card.model_copy(
+        update={
+            "name": name,
+            "preprocessing": preprocessing,
+            "metrics": {},
+            "description": f"{card.description} Judges the centre {size[0]}x{size[1]} crop (trained on "
+            f"{old_height}x{old_width} crops, same weights as {card.name}).",
+            "limits": f"{card.limits} This copy judges the centre {size[0]}x{size[1]} crop.".strip(),
+        }
+    )
+    out = Path(out)
+    with atomic_path(out) as temp:
+        onnx.save(model, str(temp))
+        _attach_card(temp, card)
+    return out
 
 
 def onnx_drift(net: NimaNet, model_path: str | Path, images: torch.Tensor) -> float:
