@@ -126,6 +126,34 @@ def evaluate(model: Path, samples: Path, images: Path, report: Path, record_name
     return json.loads(record_name.read_text())
 
 
+def labelled_samples(biq_dir: Path, livec: Path, work: Path) -> tuple[dict[str, list[LabelEntry]], dict]:
+    """Steps 1-2: the label sets (train, biq_test, live_fold4/5, live_held_back), also written to
+    ``work/<name>.json``, and the summary of the label maps."""
+    live = convert_mos_csv(livec / "labels.csv", **LIVE_COLUMNS, scale=parse_scale("0-100")).entries
+    folds = hash_folds(live, LIVE_FOLDS, LIVE_SEED)  # the folds of livec_technical's cross-validation
+    live_train = [e for i, fold in enumerate(folds, start=1) if i not in HELD_BACK for e in fold]
+    scale, summary = biq_scale(biq_dir / TRAIN_CSV, live_train)
+    biq = {
+        part: convert_mos_csv(
+            clipped_csv(biq_dir / csv_name, scale, work / csv_name, summary),
+            **BIQ_COLUMNS,
+            scale=scale,
+            default_std=summary["biq_label_std"],
+        ).entries
+        for part, csv_name in (("train", TRAIN_CSV), ("test", TEST_CSV))
+    }
+    samples = {
+        "train": biq["train"] + live_train,
+        "biq_test": biq["test"],
+        **{f"live_fold{i}": folds[i - 1] for i in HELD_BACK},
+        "live_held_back": [e for i in HELD_BACK for e in folds[i - 1]],
+    }
+    for name, entries in samples.items():
+        write_labels(work / f"{name}.json", entries)
+    summary["photos"] = {name: len(entries) for name, entries in samples.items()}
+    return samples, summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -142,28 +170,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     record.mkdir(parents=True, exist_ok=True)
 
-    live = convert_mos_csv(args.livec / "labels.csv", **LIVE_COLUMNS, scale=parse_scale("0-100")).entries
-    folds = hash_folds(live, LIVE_FOLDS, LIVE_SEED)  # the folds of livec_technical's cross-validation
-    live_train = [e for i, fold in enumerate(folds, start=1) if i not in HELD_BACK for e in fold]
-    scale, summary = biq_scale(args.biq / TRAIN_CSV, live_train)
-    biq = {
-        part: convert_mos_csv(
-            clipped_csv(args.biq / csv_name, scale, work / csv_name, summary),
-            **BIQ_COLUMNS,
-            scale=scale,
-            default_std=summary["biq_label_std"],
-        ).entries
-        for part, csv_name in (("train", TRAIN_CSV), ("test", TEST_CSV))
-    }
-    samples = {
-        "train": biq["train"] + live_train,
-        "biq_test": biq["test"],
-        **{f"live_fold{i}": folds[i - 1] for i in HELD_BACK},
-        "live_held_back": [e for i in HELD_BACK for e in folds[i - 1]],
-    }
-    for name, entries in samples.items():
-        write_labels(work / f"{name}.json", entries)
-    summary["photos"] = {name: len(entries) for name, entries in samples.items()}
+    _, summary = labelled_samples(args.biq, args.livec, work)
     (record / "labels.json").write_text(json.dumps(summary, indent=2) + "\n")
     images = merged_images(work, [args.biq / "Images", args.livec / "images"])
 
