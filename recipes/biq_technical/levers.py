@@ -24,12 +24,14 @@ import json
 import logging
 import multiprocessing
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from reproduce import (
     BIQ_COLUMNS,
     LIVE_COLUMNS,
@@ -173,6 +175,58 @@ def extract(entries: list[LabelEntry], images: Path, target: Path, partial_ok: b
     part.unlink(missing_ok=True)
     part_ids.unlink(missing_ok=True)
     return features
+
+
+def cached_features(
+    entries: list[LabelEntry],
+    images: Path,
+    target: Path,
+    make_features_of: Callable[[], Callable[[list[Image.Image]], np.ndarray]],
+) -> np.ndarray:
+    """(N, V, F): ``make_features_of()`` applied to each batch of 16 decoded photos of ``entries``, cached
+    in ``target`` (.npy) with the ids beside it (what levers_small.py and levers_size.py extract); the
+    network is built only when the cache misses."""
+    ids = [e.image_id for e in entries]
+    ids_file = target.with_suffix(".ids.json")
+    if target.is_file() and json.loads(ids_file.read_text()) == ids:
+        return np.load(target)
+    features_of, chunks, started = make_features_of(), [], time.monotonic()
+    for start in range(0, len(entries), 16):
+        batch = entries[start : start + 16]
+        chunks.append(
+            features_of([load_image(image_path(images, e.image_id), min_size=(VIEW, VIEW)) for e in batch])
+        )
+        if (start // 16) % 20 == 0:
+            rate = (start + len(batch)) / (time.monotonic() - started)
+            logging.info("%s: %d/%d, %.1f photos/s", target.name, start + len(batch), len(entries), rate)
+    features = np.concatenate(chunks).astype(np.float32)
+    np.save(target, features)
+    ids_file.write_text(json.dumps(ids))
+    return features
+
+
+def head_cv(features: dict[str, np.ndarray], y: dict[str, np.ndarray], seeds: int) -> dict:
+    """One variant's figures: for each seed and LIVE selection fold k, the head trained on the other two
+    LIVE folds + the BIQ2021 training photos (``features`` per part: (N, F)), SRCC on fold k and on the
+    BIQ2021 validation photos; LIVE as the mean over folds (with the folds and the seeds' sd)."""
+    rows: dict[str, list[float]] = {f"live{k}": [] for k in SELECTION_FOLDS} | {"biq_val": []}
+    for seed in range(seeds):
+        for k in SELECTION_FOLDS:
+            train = [f"live{i}" for i in SELECTION_FOLDS if i != k] + ["biq_train"]
+            group = np.concatenate([np.full(len(y[p]), p.startswith("live"), np.int64) for p in train])
+            x, labels = np.concatenate([features[p] for p in train]), np.concatenate([y[p] for p in train])
+            predict = train_head(x, labels, group, Lever(crops="mean5"), seed, 15)
+            for part in (f"live{k}", "biq_val"):
+                rows[part].append(float(spearmanr(predict(features[part]), y[part] @ BUCKETS.numpy())[0]))
+    live = [float(np.mean(rows[f"live{k}"])) for k in SELECTION_FOLDS]
+    by_seed = np.mean([rows[f"live{k}"] for k in SELECTION_FOLDS], 0)
+    return {
+        "live_mean": round(float(np.mean(live)), 4),
+        "live_folds": [round(v, 4) for v in live],
+        "live_seed_sd": round(float(np.std(by_seed)), 4),
+        "biq_val": round(float(np.mean(rows["biq_val"])), 4),
+        "runs": rows,
+    }
 
 
 def cached_selection(

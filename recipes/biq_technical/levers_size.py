@@ -13,18 +13,15 @@ at 260 899M, scaled by area for other sizes."""
 import json
 import logging
 import sys
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 sys.path.insert(0, ".")
 import levers as L
 
-from photoscore.images import load_image
-from photoscore.labels import image_path
 from photoscore.training.nima import NimaNet
 
 BACKBONES = {  # cache name: (backbone, centre crop sizes, multiply-adds at its own size / Lite0's at 224)
@@ -35,39 +32,25 @@ BACKBONES = {  # cache name: (backbone, centre crop sizes, multiply-adds at its 
 IMAGES = {"live": Path("/work/shared/data/livec/images"), "biq": Path("/work/data/BIQ2021/Images")}
 
 
-def extract_sizes(entries, images: Path, target: Path, backbone: str, sizes: tuple[int, ...]) -> np.ndarray:
-    """(N, len(sizes), F): ``backbone``'s features of the centre crops of the 500x500 view; cached in
-    ``target``."""
-    ids = [e.image_id for e in entries]
-    ids_file = target.with_suffix(".ids.json")
-    if target.is_file() and json.loads(ids_file.read_text()) == ids:
-        return np.load(target)
+def size_features(backbone: str, sizes: tuple[int, ...]):
+    """features_of for levers.cached_features: (n, len(sizes), F), ``backbone``'s features of the centre
+    crops of each photo squashed to 500x500."""
     net = NimaNet.build(backbone, weights="offline", feature_levels="all").eval()
     net.to(memory_format=torch.channels_last)
     view = net.preprocessing.model_copy(update={"input_size": (L.VIEW, L.VIEW), "resize": "squash",
                                                 "crop_from": None})  # fmt: skip
-    chunks, started = [], time.monotonic()
-    for start in range(0, len(entries), 16):
-        photos = [view.to_array(load_image(image_path(images, e.image_id), min_size=(L.VIEW, L.VIEW)))
-                  for e in entries[start : start + 16]]  # fmt: skip
-        per_size = []
+
+    def features_of(photos) -> np.ndarray:
+        arrays, per_size = [view.to_array(photo) for photo in photos], []
         for size in sizes:
             top = (L.VIEW - size) // 2
-            crops = np.stack([p[:, top : top + size, top : top + size] for p in photos])
+            crops = np.stack([a[:, top : top + size, top : top + size] for a in arrays])
             with torch.inference_mode():
-                per_size.append(
-                    net.features(
-                        torch.from_numpy(crops).contiguous(memory_format=torch.channels_last)
-                    ).numpy()
-                )
-        chunks.append(np.stack(per_size, axis=1))
-        if (start // 16) % 20 == 0:
-            logging.info("%s: %d/%d, %.1f photos/s", target.name, start + len(photos), len(entries),
-                         (start + len(photos)) / (time.monotonic() - started))  # fmt: skip
-    features = np.concatenate(chunks).astype(np.float32)
-    np.save(target, features)
-    ids_file.write_text(json.dumps(ids))
-    return features
+                inputs = torch.from_numpy(crops).contiguous(memory_format=torch.channels_last)
+                per_size.append(net.features(inputs).numpy())
+        return np.stack(per_size, axis=1)
+
+    return features_of
 
 
 def main() -> None:
@@ -78,8 +61,8 @@ def main() -> None:
     cache = Path("/work/data/tech3")
     variants = {"Lite0 centre224 (today)": (1.0, {p: f224[p][:, 0] for p in data})}
     for cache_name, (backbone, sizes, cost, native) in BACKBONES.items():
-        sized = {part: extract_sizes(entries, IMAGES["live" if part.startswith("live") else "biq"],
-                                     cache / f"{part}_{cache_name}.npy", backbone, sizes)
+        sized = {part: L.cached_features(entries, IMAGES["live" if part.startswith("live") else "biq"],
+                                         cache / f"{part}_{cache_name}.npy", partial(size_features, backbone, sizes))
                  for part, entries in data.items()}  # fmt: skip
         for i, size in enumerate(sizes):
             variants[f"{backbone[-5:]} centre{size}"] = (
@@ -88,23 +71,9 @@ def main() -> None:
             )
     torch.set_num_threads(1)
     y = {p: L.labels_of(e) for p, e in data.items()}
-    buckets = L.BUCKETS.numpy()
     results = {}
-    for name, (cost, f) in variants.items():
-        rows = {f"live{k}": [] for k in (1, 2, 3)} | {"biq_val": []}
-        for seed in range(seeds):
-            for k in (1, 2, 3):
-                train = [f"live{i}" for i in (1, 2, 3) if i != k] + ["biq_train"]
-                group = np.concatenate([np.full(len(y[p]), p.startswith("live"), np.int64) for p in train])
-                predict = L.train_head(np.concatenate([f[p] for p in train]),
-                                       np.concatenate([y[p] for p in train]), group, L.Lever(crops="mean5"), seed, 15)  # fmt: skip
-                for part in (f"live{k}", "biq_val"):
-                    rows[part].append(float(spearmanr(predict(f[part]), y[part] @ buckets)[0]))
-        live = [float(np.mean(rows[f"live{k}"])) for k in (1, 2, 3)]
-        results[name] = {"passes": cost, "live_mean": round(float(np.mean(live)), 4),
-                         "live_folds": [round(v, 4) for v in live],
-                         "live_seed_sd": round(float(np.std(np.mean([rows[f"live{k}"] for k in (1, 2, 3)], 0))), 4),
-                         "biq_val": round(float(np.mean(rows["biq_val"])), 4), "runs": rows}  # fmt: skip
+    for name, (cost, features) in variants.items():
+        results[name] = {"passes": cost} | L.head_cv(features, y, seeds)
         print(
             f"{name:24s} " + json.dumps({k: v for k, v in results[name].items() if k != "runs"}), flush=True
         )

@@ -13,18 +13,14 @@ beside levers.py's: the 500x500 view squashed to 224 (the whole photo), and the 
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 sys.path.insert(0, ".")
 import levers as L
 
-from photoscore.images import load_image
-from photoscore.labels import image_path
 from photoscore.training.nima import NimaNet
 
 SMALL, SMALL_VIEW = 160, 357
@@ -33,12 +29,9 @@ SMALL_OFFSETS = [((SMALL_VIEW - SMALL) // 2,) * 2, (0, 0), (0, SMALL_VIEW - SMAL
 IMAGES = {"live": Path("/work/shared/data/livec/images"), "biq": Path("/work/data/BIQ2021/Images")}
 
 
-def extract_small(entries, images: Path, target: Path) -> np.ndarray:
-    """(N, 6, F): the whole view at 224, then the five 160 crops (centre first); cached in ``target``."""
-    ids = [e.image_id for e in entries]
-    ids_file = target.with_suffix(".ids.json")
-    if target.is_file() and json.loads(ids_file.read_text()) == ids:
-        return np.load(target)
+def small_features():
+    """features_of for levers.cached_features: (n, 6, F), the whole 500x500 view squashed to 224, then the
+    five 160 crops (centre first) of the photo squashed to 357x357."""
     net = NimaNet.build("EfficientNetLite0", weights="offline", feature_levels="all").eval()
     net.to(memory_format=torch.channels_last)
     whole = net.preprocessing.model_copy(
@@ -46,12 +39,8 @@ def extract_small(entries, images: Path, target: Path) -> np.ndarray:
     )
     view = net.preprocessing.model_copy(update={"input_size": (SMALL_VIEW, SMALL_VIEW), "resize": "squash",
                                                 "crop_from": None})  # fmt: skip
-    chunks, started = [], time.monotonic()
-    for start in range(0, len(entries), 16):
-        photos = [
-            load_image(image_path(images, e.image_id), min_size=(L.VIEW, L.VIEW))
-            for e in entries[start : start + 16]
-        ]
+
+    def features_of(photos) -> np.ndarray:
         with torch.inference_mode():
             big = torch.from_numpy(np.stack([whole.to_array(p) for p in photos]))
             f_whole = net.features(big.contiguous(memory_format=torch.channels_last)).numpy()
@@ -60,14 +49,9 @@ def extract_small(entries, images: Path, target: Path) -> np.ndarray:
             f_small = net.features(
                 torch.from_numpy(small).contiguous(memory_format=torch.channels_last)
             ).numpy()
-        chunks.append(np.concatenate([f_whole[:, None], f_small.reshape(len(photos), 5, -1)], axis=1))
-        if (start // 16) % 20 == 0:
-            logging.info("%s: %d/%d, %.1f photos/s", target.name, start + len(photos), len(entries),
-                         (start + len(photos)) / (time.monotonic() - started))  # fmt: skip
-    features = np.concatenate(chunks).astype(np.float32)
-    np.save(target, features)
-    ids_file.write_text(json.dumps(ids))
-    return features
+        return np.concatenate([f_whole[:, None], f_small.reshape(len(photos), 5, -1)], axis=1)
+
+    return features_of
 
 
 def main() -> None:
@@ -76,13 +60,12 @@ def main() -> None:
     seeds, out = int(sys.argv[1]), Path(sys.argv[2])
     data, f224 = L.cached_selection()
     cache = Path("/work/data/tech3")
-    small = {part: extract_small(entries, IMAGES["live" if part.startswith("live") else "biq"],
-                                 cache / f"{part}_small.npy") for part, entries in data.items()}  # fmt: skip
+    small = {part: L.cached_features(entries, IMAGES["live" if part.startswith("live") else "biq"],
+                                     cache / f"{part}_small.npy", small_features) for part, entries in data.items()}  # fmt: skip
     torch.set_num_threads(1)
     # per photo: 224 crops 0-4 (centre, corners), whole-224 = 5, 160 crops 6-10 (centre, corners)
     f = {part: np.concatenate([f224[part], small[part]], axis=1) for part in data}
     y = {p: L.labels_of(e) for p, e in data.items()}
-    buckets = L.BUCKETS.numpy()
 
     def mean(*idx):
         return lambda a: a[:, list(idx)].mean(1)
@@ -99,19 +82,7 @@ def main() -> None:
     }
     results = {}
     for name, (cost, views) in variants.items():
-        rows = {f"live{k}": [] for k in (1, 2, 3)} | {"biq_val": []}
-        for seed in range(seeds):
-            for k in (1, 2, 3):
-                train = [f"live{i}" for i in (1, 2, 3) if i != k] + ["biq_train"]
-                group = np.concatenate([np.full(len(y[p]), p.startswith("live"), np.int64) for p in train])
-                predict = L.train_head(np.concatenate([views(f[p]) for p in train]),
-                                       np.concatenate([y[p] for p in train]), group, L.Lever(crops="mean5"), seed, 15)  # fmt: skip
-                for part in (f"live{k}", "biq_val"):
-                    rows[part].append(float(spearmanr(predict(views(f[part])), y[part] @ buckets)[0]))
-        live = [float(np.mean(rows[f"live{k}"])) for k in (1, 2, 3)]
-        results[name] = {"passes": cost, "live_mean": round(float(np.mean(live)), 4),
-                         "live_seed_sd": round(float(np.std(np.mean([rows[f"live{k}"] for k in (1, 2, 3)], 0))), 4),
-                         "biq_val": round(float(np.mean(rows["biq_val"])), 4), "runs": rows}  # fmt: skip
+        results[name] = {"passes": cost} | L.head_cv({p: views(f[p]) for p in data}, y, seeds)
         print(
             f"{name:28s} " + json.dumps({k: v for k, v in results[name].items() if k != "runs"}), flush=True
         )
