@@ -57,6 +57,9 @@ BIQ_SEED, VAL_SEED, VAL_FRACTION = 3, 24, 0.2
 CROP, VIEW = 224, 500
 OFFSETS = [((VIEW - CROP) // 2,) * 2, (0, 0), (0, VIEW - CROP), (VIEW - CROP, 0), (VIEW - CROP,) * 2]
 BUCKETS = torch.arange(1, 11, dtype=torch.float32)
+# Where this checkout keeps the selection studies' data: the BIQ2021 clone, LIVE, the feature cache
+SELECTION_BIQ, SELECTION_LIVEC = Path("/work/data/BIQ2021"), Path("/work/shared/data/livec")
+SELECTION_CACHE = Path("/work/data/tech3")
 
 
 @dataclass(frozen=True)
@@ -229,14 +232,46 @@ def head_cv(features: dict[str, np.ndarray], y: dict[str, np.ndarray], seeds: in
     }
 
 
+def part_features(
+    data: dict[str, list[LabelEntry]],
+    name: str,
+    make_features_of: Callable[[], Callable[[list[Image.Image]], np.ndarray]],
+) -> dict[str, np.ndarray]:
+    """:func:`cached_features` of every selection part, cached as ``<part>_<name>.npy`` beside the others."""
+    return {
+        part: cached_features(
+            entries,
+            SELECTION_LIVEC / "images" if part.startswith("live") else SELECTION_BIQ / "Images",
+            SELECTION_CACHE / f"{part}_{name}.npy",
+            make_features_of,
+        )
+        for part, entries in data.items()
+    }
+
+
+def report_variants(
+    variants: dict[str, tuple[float, dict[str, np.ndarray]]],
+    data: dict[str, list[LabelEntry]],
+    seeds: int,
+    out: Path,
+) -> None:
+    """:func:`head_cv` of each variant (its cost in 224 passes, its features per part), printed and written
+    to ``out`` after each variant."""
+    y = {part: labels_of(entries) for part, entries in data.items()}
+    results = {}
+    for name, (cost, features) in variants.items():
+        results[name] = {"passes": cost} | head_cv(features, y, seeds)
+        figures = {k: v for k, v in results[name].items() if k != "runs"}
+        print(f"{name:28s} {json.dumps(figures)}", flush=True)
+        out.write_text(json.dumps({"meta": {"seeds": seeds}, "results": results}, indent=1) + "\n")
+
+
 def cached_selection(
-    cache: Path = Path("/work/data/tech3"), biq_photos: int = 2000
+    cache: Path = SELECTION_CACHE, biq_photos: int = 2000
 ) -> tuple[dict[str, list[LabelEntry]], dict[str, np.ndarray]]:
     """The selection photos of a ``--biq-photos`` run and their features cached by an earlier
     ``levers.py --extract-only`` in ``cache`` (what levers_seq.py and levers_views.py study)."""
-    data = selection_data(
-        Path("/work/data/BIQ2021"), Path("/work/shared/data/livec"), biq_photos, cache / "labels"
-    )
+    data = selection_data(SELECTION_BIQ, SELECTION_LIVEC, biq_photos, cache / "labels")
     suffix = {part: str(biq_photos) if part.startswith("biq") else "folds123" for part in data}
     return data, {part: np.load(cache / f"{part}_{suffix[part]}.npy") for part in data}
 

@@ -10,7 +10,6 @@ levers.py's: Lite0 at 256, 288 and 320, EfficientNet-Lite1 at 240 and 272, Lite2
 ImageNet weights). Cost: published multiply-adds against Lite0 at 224 (407M): Lite1 at 240 631M, Lite2
 at 260 899M, scaled by area for other sizes."""
 
-import json
 import logging
 import sys
 from functools import partial
@@ -29,7 +28,6 @@ BACKBONES = {  # cache name: (backbone, centre crop sizes, multiply-adds at its 
     "lite1": ("EfficientNetLite1", (240, 272), 631 / 407, 240),
     "lite2": ("EfficientNetLite2", (260,), 899 / 407, 260),
 }
-IMAGES = {"live": Path("/work/shared/data/livec/images"), "biq": Path("/work/data/BIQ2021/Images")}
 
 
 def size_features(backbone: str, sizes: tuple[int, ...]):
@@ -58,26 +56,16 @@ def main() -> None:
     torch.set_num_threads(2)
     seeds, out = int(sys.argv[1]), Path(sys.argv[2])
     data, f224 = L.cached_selection()
-    cache = Path("/work/data/tech3")
     variants = {"Lite0 centre224 (today)": (1.0, {p: f224[p][:, 0] for p in data})}
     for cache_name, (backbone, sizes, cost, native) in BACKBONES.items():
-        sized = {part: L.cached_features(entries, IMAGES["live" if part.startswith("live") else "biq"],
-                                         cache / f"{part}_{cache_name}.npy", partial(size_features, backbone, sizes))
-                 for part, entries in data.items()}  # fmt: skip
+        sized = L.part_features(data, cache_name, partial(size_features, backbone, sizes))
         for i, size in enumerate(sizes):
             variants[f"{backbone[-5:]} centre{size}"] = (
                 round(cost * (size / native) ** 2, 2),
                 {p: sized[p][:, i] for p in data},
             )
     torch.set_num_threads(1)
-    y = {p: L.labels_of(e) for p, e in data.items()}
-    results = {}
-    for name, (cost, features) in variants.items():
-        results[name] = {"passes": cost} | L.head_cv(features, y, seeds)
-        print(
-            f"{name:24s} " + json.dumps({k: v for k, v in results[name].items() if k != "runs"}), flush=True
-        )
-        out.write_text(json.dumps({"meta": {"seeds": seeds}, "results": results}, indent=1) + "\n")
+    L.report_variants(variants, data, seeds, out)
 
 
 if __name__ == "__main__":

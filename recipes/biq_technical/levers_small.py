@@ -10,7 +10,6 @@ beside levers.py's: the 500x500 view squashed to 224 (the whole photo), and the 
 0.51 of its compute). Each variant is (views it trains on, views it scores), with its network cost in
 224-pass units."""
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -26,7 +25,6 @@ from photoscore.training.nima import NimaNet
 SMALL, SMALL_VIEW = 160, 357
 SMALL_OFFSETS = [((SMALL_VIEW - SMALL) // 2,) * 2, (0, 0), (0, SMALL_VIEW - SMALL), (SMALL_VIEW - SMALL, 0),
                  (SMALL_VIEW - SMALL,) * 2]  # fmt: skip
-IMAGES = {"live": Path("/work/shared/data/livec/images"), "biq": Path("/work/data/BIQ2021/Images")}
 
 
 def small_features():
@@ -59,34 +57,25 @@ def main() -> None:
     torch.set_num_threads(2)
     seeds, out = int(sys.argv[1]), Path(sys.argv[2])
     data, f224 = L.cached_selection()
-    cache = Path("/work/data/tech3")
-    small = {part: L.cached_features(entries, IMAGES["live" if part.startswith("live") else "biq"],
-                                     cache / f"{part}_small.npy", small_features) for part, entries in data.items()}  # fmt: skip
+    small = L.part_features(data, "small", small_features)
     torch.set_num_threads(1)
     # per photo: 224 crops 0-4 (centre, corners), whole-224 = 5, 160 crops 6-10 (centre, corners)
     f = {part: np.concatenate([f224[part], small[part]], axis=1) for part in data}
-    y = {p: L.labels_of(e) for p, e in data.items()}
 
-    def mean(*idx):
-        return lambda a: a[:, list(idx)].mean(1)
-
-    variants = {  # name: (cost in 224 passes, features trained and scored on)
-        "centre224 (today)": (1.0, mean(0)),
-        "whole224": (1.0, mean(5)),
-        "centre224+whole224": (2.0, mean(0, 5)),
-        "centre160": (0.51, mean(6)),
-        "3x160 (centre, tl, br)": (1.53, mean(6, 7, 10)),
-        "5x160": (2.55, mean(6, 7, 8, 9, 10)),
-        "centre224+4x160 corners": (3.04, mean(0, 7, 8, 9, 10)),
-        "5x224 (levers_views)": (5.0, mean(0, 1, 2, 3, 4)),
+    variants = {  # name: (cost in 224 passes, the views whose features are averaged, trained and scored on)
+        "centre224 (today)": (1.0, [0]),
+        "whole224": (1.0, [5]),
+        "centre224+whole224": (2.0, [0, 5]),
+        "centre160": (0.51, [6]),
+        "3x160 (centre, tl, br)": (1.53, [6, 7, 10]),
+        "5x160": (2.55, [6, 7, 8, 9, 10]),
+        "centre224+4x160 corners": (3.04, [0, 7, 8, 9, 10]),
+        "5x224 (levers_views)": (5.0, [0, 1, 2, 3, 4]),
     }
-    results = {}
-    for name, (cost, views) in variants.items():
-        results[name] = {"passes": cost} | L.head_cv({p: views(f[p]) for p in data}, y, seeds)
-        print(
-            f"{name:28s} " + json.dumps({k: v for k, v in results[name].items() if k != "runs"}), flush=True
-        )
-        out.write_text(json.dumps({"meta": {"seeds": seeds}, "results": results}, indent=1) + "\n")
+    features = {
+        name: (cost, {p: f[p][:, views].mean(1) for p in data}) for name, (cost, views) in variants.items()
+    }
+    L.report_variants(features, data, seeds, out)
 
 
 if __name__ == "__main__":
